@@ -1,0 +1,292 @@
+//! Settings from the environment and flags, checked once at start so nothing later has to doubt them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use secrecy::SecretString;
+use url::Url;
+
+/// The settings every command reads. Each is an environment variable and a flag of the same meaning.
+#[derive(Debug, Clone, Args)]
+pub struct SettingsArgs {
+    /// Address the server binds.
+    #[arg(
+        long,
+        env = "WAGATE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+
+    /// Embedded database, stored media and the generated key file live here.
+    #[arg(
+        long,
+        env = "WAGATE_DATA_DIR",
+        default_value = "./wagate-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://…` or `postgres://…`; default `sqlite://$WAGATE_DATA_DIR/wagate.db`.
+    #[arg(long, env = "WAGATE_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+
+    /// When set, rate limits and live events are shared across processes through Redis.
+    #[arg(long, env = "WAGATE_REDIS_URL", global = true)]
+    pub redis_url: Option<String>,
+
+    /// Base64 of 32 bytes that encrypts stored secrets. Unset: a key file is generated in the data dir.
+    #[arg(long, env = "WAGATE_MASTER_KEY", hide_env_values = true, global = true)]
+    pub master_key: Option<SecretString>,
+
+    /// Earlier master keys (comma-separated base64), kept only to read secrets written under them.
+    #[arg(
+        long,
+        env = "WAGATE_PREVIOUS_MASTER_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_master_keys: Option<SecretString>,
+
+    /// Base of generated webhook URLs; default `http://$WAGATE_LISTEN`.
+    #[arg(long, env = "WAGATE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+
+    /// Where Graph API calls go.
+    #[arg(
+        long,
+        env = "WAGATE_GRAPH_API_BASE",
+        default_value = "https://graph.facebook.com",
+        global = true
+    )]
+    pub graph_api_base: String,
+
+    /// Graph API version used in request paths.
+    #[arg(
+        long,
+        env = "WAGATE_GRAPH_API_VERSION",
+        default_value = "v24.0",
+        global = true
+    )]
+    pub graph_api_version: String,
+
+    /// App secret of a platform-owned Meta app, for the shared `/webhooks/whatsapp` URL.
+    #[arg(
+        long,
+        env = "WAGATE_META_APP_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub meta_app_secret: Option<SecretString>,
+
+    /// Verify token of the shared `/webhooks/whatsapp` URL.
+    #[arg(
+        long,
+        env = "WAGATE_META_VERIFY_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub meta_verify_token: Option<SecretString>,
+
+    /// Seconds a Graph API call may take before it is given up.
+    #[arg(
+        long,
+        env = "WAGATE_GRAPH_TIMEOUT_SECS",
+        default_value_t = 15,
+        global = true
+    )]
+    pub graph_timeout_secs: u64,
+
+    /// Log format: `text` for people, `json` for log collectors.
+    #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: String,
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        if raw.starts_with("sqlite:") {
+            Ok(Self::Sqlite(raw.to_owned()))
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(Self::Postgres(raw.to_owned()))
+        } else {
+            Err(ConfigError::Invalid {
+                name: "WAGATE_DATABASE_URL",
+                reason: "must start with sqlite:// or postgres://".into(),
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Sqlite(url) | Self::Postgres(url) => url,
+        }
+    }
+}
+
+/// Settings after checking: every value here is usable as it is.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub redis_url: Option<String>,
+    pub master_key: Option<SecretString>,
+    pub previous_master_keys: Option<SecretString>,
+    /// No trailing slash.
+    pub public_url: String,
+    pub graph_api_base: Url,
+    pub graph_api_version: String,
+    pub meta_app_secret: Option<SecretString>,
+    pub meta_verify_token: Option<SecretString>,
+    pub graph_timeout: Duration,
+    pub log_json: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl SettingsArgs {
+    /// Checks every value and fills the defaults that depend on others.
+    pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        let listen: SocketAddr = self.listen.parse().map_err(|_| ConfigError::Invalid {
+            name: "WAGATE_LISTEN",
+            reason: format!("{:?} is not an address like 127.0.0.1:8080", self.listen),
+        })?;
+        let database_url = match &self.database_url {
+            Some(url) if !url.trim().is_empty() => DatabaseUrl::parse(url.trim())?,
+            _ => DatabaseUrl::Sqlite(format!(
+                "sqlite://{}",
+                self.data_dir.join("wagate.db").display()
+            )),
+        };
+        let public_url = match &self.public_url {
+            Some(url) if !url.trim().is_empty() => {
+                let parsed = Url::parse(url.trim()).map_err(|e| ConfigError::Invalid {
+                    name: "WAGATE_PUBLIC_URL",
+                    reason: e.to_string(),
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(ConfigError::Invalid {
+                        name: "WAGATE_PUBLIC_URL",
+                        reason: "must be an http:// or https:// URL".into(),
+                    });
+                }
+                url.trim().trim_end_matches('/').to_owned()
+            }
+            _ => format!("http://{listen}"),
+        };
+        let graph_api_base =
+            Url::parse(&self.graph_api_base).map_err(|e| ConfigError::Invalid {
+                name: "WAGATE_GRAPH_API_BASE",
+                reason: e.to_string(),
+            })?;
+        if !is_graph_version(&self.graph_api_version) {
+            return Err(ConfigError::Invalid {
+                name: "WAGATE_GRAPH_API_VERSION",
+                reason: format!("{:?} is not a version like v24.0", self.graph_api_version),
+            });
+        }
+        let log_json = match self.log_format.as_str() {
+            "text" => false,
+            "json" => true,
+            other => {
+                return Err(ConfigError::Invalid {
+                    name: "WAGATE_LOG_FORMAT",
+                    reason: format!("{other:?} is neither text nor json"),
+                });
+            }
+        };
+        Ok(Settings {
+            listen,
+            data_dir: self.data_dir.clone(),
+            database_url,
+            redis_url: self.redis_url.clone().filter(|u| !u.trim().is_empty()),
+            master_key: self.master_key.clone(),
+            previous_master_keys: self.previous_master_keys.clone(),
+            public_url,
+            graph_api_base,
+            graph_api_version: self.graph_api_version.clone(),
+            meta_app_secret: self.meta_app_secret.clone(),
+            meta_verify_token: self.meta_verify_token.clone(),
+            graph_timeout: Duration::from_secs(self.graph_timeout_secs.max(1)),
+            log_json,
+        })
+    }
+}
+
+fn is_graph_version(version: &str) -> bool {
+    let Some(rest) = version.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = rest.split('.');
+    let major_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let minor_ok = parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    major_ok && minor_ok && parts.next().is_none()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    }
+
+    fn resolve(args: &[&str]) -> Result<Settings, ConfigError> {
+        let mut argv = vec!["probe"];
+        argv.extend_from_slice(args);
+        Probe::parse_from(argv).settings.resolve()
+    }
+
+    #[test]
+    fn defaults_derive_the_database_and_public_url_from_the_others() {
+        let settings = resolve(&["--listen", "127.0.0.1:9999", "--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(
+            settings.database_url,
+            DatabaseUrl::Sqlite("sqlite:///tmp/x/wagate.db".into())
+        );
+        assert_eq!(settings.public_url, "http://127.0.0.1:9999");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting_to_fix() {
+        let err = resolve(&["--listen", "nowhere"]).unwrap_err().to_string();
+        assert!(err.contains("WAGATE_LISTEN"), "{err}");
+        let err = resolve(&["--database-url", "mysql://x"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WAGATE_DATABASE_URL"), "{err}");
+        let err = resolve(&["--graph-api-version", "24"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WAGATE_GRAPH_API_VERSION"), "{err}");
+    }
+
+    #[test]
+    fn graph_versions_look_like_meta_ones() {
+        assert!(is_graph_version("v24.0"));
+        assert!(is_graph_version("v21.10"));
+        assert!(!is_graph_version("v24"));
+        assert!(!is_graph_version("24.0"));
+        assert!(!is_graph_version("v24.0.1"));
+    }
+}

@@ -1,0 +1,254 @@
+//! Contacts and conversations: one conversation per connection and customer, with its unread
+//! count, last message, and the 24-hour service window that the customer's last message opened.
+
+use sqlx::any::AnyRow;
+
+use super::{Conn, Store, StoreError, col};
+use crate::clock::SERVICE_WINDOW_MS;
+
+#[derive(Debug, Clone)]
+pub struct ConversationRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub contact_id: String,
+    pub contact_wa_id: String,
+    pub contact_name: Option<String>,
+    pub unread_count: i64,
+    pub last_message_at: Option<i64>,
+    pub last_message_preview: Option<String>,
+    pub last_inbound_at: Option<i64>,
+    pub last_inbound_wamid: Option<String>,
+    pub window_expires_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str =
+    "SELECT v.id, v.tenant_id, v.connection_id, v.contact_id, c.wa_id AS contact_wa_id,
+        c.name AS contact_name, v.unread_count, v.last_message_at, v.last_message_preview,
+        v.last_inbound_at, v.last_inbound_wamid, v.window_expires_at, v.created_at, v.updated_at
+     FROM conversations v JOIN contacts c ON c.id = v.contact_id";
+
+fn from_row(row: &AnyRow) -> Result<ConversationRow, StoreError> {
+    Ok(ConversationRow {
+        id: col(row, "id")?,
+        tenant_id: col(row, "tenant_id")?,
+        connection_id: col(row, "connection_id")?,
+        contact_id: col(row, "contact_id")?,
+        contact_wa_id: col(row, "contact_wa_id")?,
+        contact_name: col(row, "contact_name")?,
+        unread_count: col(row, "unread_count")?,
+        last_message_at: col(row, "last_message_at")?,
+        last_message_preview: col(row, "last_message_preview")?,
+        last_inbound_at: col(row, "last_inbound_at")?,
+        last_inbound_wamid: col(row, "last_inbound_wamid")?,
+        window_expires_at: col(row, "window_expires_at")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+/// What a new message changes on its conversation.
+#[derive(Debug)]
+pub struct ConversationTouch<'a> {
+    pub conversation_id: &'a str,
+    /// The message's own time (Meta's timestamp), not when it reached us.
+    pub message_at: i64,
+    pub preview: &'a str,
+    /// Adds one to the unread count.
+    pub counts_as_unread: bool,
+    /// A customer message that opens or extends the service window, with its wamid.
+    pub inbound_wamid: Option<&'a str>,
+    pub now: i64,
+}
+
+/// A page of conversations, newest activity first.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    pub unread_only: bool,
+    /// Continue after this conversation (its id from the previous page's `next_before`).
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// The tenant's contact for a WhatsApp id, created if new; a given name replaces the old one.
+    pub async fn upsert_contact(
+        &self,
+        conn: &mut Conn,
+        tenant_id: &str,
+        wa_id: &str,
+        name: Option<&str>,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO contacts (id, tenant_id, wa_id, name, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (tenant_id, wa_id) DO UPDATE
+                 SET name = COALESCE(excluded.name, contacts.name), updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(crate::ids::new_id())
+        .bind(tenant_id)
+        .bind(wa_id)
+        .bind(name)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        col(&row, "id")
+    }
+
+    /// The conversation of a connection with a contact, created if new (starting at `message_at`).
+    pub async fn upsert_conversation(
+        &self,
+        conn: &mut Conn,
+        tenant_id: &str,
+        connection_id: &str,
+        contact_id: &str,
+        message_at: i64,
+        now: i64,
+    ) -> Result<String, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, connection_id, contact_id, unread_count,
+                 last_message_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 0, $5, $6, $6)
+             ON CONFLICT (connection_id, contact_id) DO UPDATE SET updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(crate::ids::new_id())
+        .bind(tenant_id)
+        .bind(connection_id)
+        .bind(contact_id)
+        .bind(message_at)
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        col(&row, "id")
+    }
+
+    /// Folds a newly stored message into its conversation. Times only move forward, so messages
+    /// applied out of order leave the newest one as the preview and the window at its latest.
+    pub async fn touch_conversation(
+        &self,
+        conn: &mut Conn,
+        touch: &ConversationTouch<'_>,
+    ) -> Result<(), StoreError> {
+        let inbound = i64::from(touch.inbound_wamid.is_some());
+        sqlx::query(
+            "UPDATE conversations SET
+                 unread_count = unread_count + $2,
+                 last_message_preview = CASE WHEN COALESCE(last_message_at, 0) <= $3
+                     THEN $4 ELSE last_message_preview END,
+                 last_message_at = CASE WHEN COALESCE(last_message_at, 0) <= $3
+                     THEN $3 ELSE last_message_at END,
+                 last_inbound_wamid = CASE WHEN $5 = 1 AND COALESCE(last_inbound_at, 0) <= $3
+                     THEN $6 ELSE last_inbound_wamid END,
+                 window_expires_at = CASE WHEN $5 = 1 AND COALESCE(last_inbound_at, 0) <= $3
+                     THEN $3 + $7 ELSE window_expires_at END,
+                 last_inbound_at = CASE WHEN $5 = 1 AND COALESCE(last_inbound_at, 0) <= $3
+                     THEN $3 ELSE last_inbound_at END,
+                 updated_at = $8
+             WHERE id = $1",
+        )
+        .bind(touch.conversation_id)
+        .bind(i64::from(touch.counts_as_unread))
+        .bind(touch.message_at)
+        .bind(touch.preview)
+        .bind(inbound)
+        .bind(touch.inbound_wamid)
+        .bind(SERVICE_WINDOW_MS)
+        .bind(touch.now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn conversation(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<ConversationRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE v.tenant_id = $1 AND v.id = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn conversations(
+        &self,
+        tenant_id: &str,
+        query: &ConversationQuery,
+    ) -> Result<Vec<ConversationRow>, StoreError> {
+        let mut sql = format!("{SELECT} WHERE v.tenant_id = $1");
+        if query.unread_only {
+            sql.push_str(" AND v.unread_count > 0");
+        }
+        sql.push_str(" AND (v.last_message_at < $2 OR (v.last_message_at = $2 AND v.id < $3))");
+        sql.push_str(" ORDER BY v.last_message_at DESC, v.id DESC LIMIT $4");
+        let (before_at, before_id) = query.before.clone().unwrap_or((i64::MAX, String::new()));
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(before_at)
+            .bind(before_id)
+            .bind(query.limit)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Zeroes the unread count; returns the conversation after it (with the last inbound wamid,
+    /// which is what Meta's read receipt names).
+    pub async fn mark_conversation_read(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+    ) -> Result<Option<ConversationRow>, StoreError> {
+        let result = sqlx::query(
+            "UPDATE conversations SET unread_count = 0, updated_at = $3
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.conversation(tenant_id, id).await
+    }
+
+    /// Unread messages across all the tenant's conversations.
+    pub async fn unread_total(&self, tenant_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(unread_count), 0) AS BIGINT) AS n FROM conversations WHERE tenant_id = $1",
+        )
+        .bind(tenant_id)
+        .fetch_one(self.reader())
+        .await?;
+        col(&row, "n")
+    }
+
+    /// A contact of the tenant by WhatsApp id.
+    pub async fn contact_id_by_wa_id(
+        &self,
+        tenant_id: &str,
+        wa_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT id FROM contacts WHERE tenant_id = $1 AND wa_id = $2")
+            .bind(tenant_id)
+            .bind(wa_id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(|r| col(r, "id")).transpose()
+    }
+}

@@ -1,0 +1,258 @@
+//! Messages, in and out. A wamid is stored once per connection, so a redelivered webhook changes
+//! nothing; an outbound message's status only moves forward.
+
+use sqlx::any::AnyRow;
+
+use super::{Conn, Store, StoreError, col};
+
+pub const DIRECTION_INBOUND: &str = "inbound";
+pub const DIRECTION_OUTBOUND: &str = "outbound";
+
+/// The order statuses move in. `failed` is above everything: once failed, nothing moves it.
+pub mod rank {
+    pub const RECEIVED: i64 = 0;
+    pub const QUEUED: i64 = 0;
+    pub const SENT: i64 = 1;
+    pub const DELIVERED: i64 = 2;
+    pub const READ: i64 = 3;
+    pub const FAILED: i64 = 9;
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub connection_id: String,
+    pub conversation_id: String,
+    pub contact_id: String,
+    pub contact_wa_id: String,
+    pub contact_name: Option<String>,
+    pub direction: String,
+    pub wamid: Option<String>,
+    pub message_type: String,
+    /// The message object as JSON text: Meta's own for inbound, the request's for outbound.
+    pub payload: String,
+    pub status: String,
+    pub status_rank: i64,
+    pub error_code: Option<i64>,
+    pub error_title: Option<String>,
+    pub error_message: Option<String>,
+    pub message_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const SELECT: &str = "SELECT m.id, m.tenant_id, m.connection_id, m.conversation_id, m.contact_id,
+        c.wa_id AS contact_wa_id, c.name AS contact_name, m.direction, m.wamid, m.type, m.payload,
+        m.status, m.status_rank, m.error_code, m.error_title, m.error_message, m.message_at,
+        m.created_at, m.updated_at
+     FROM messages m JOIN contacts c ON c.id = m.contact_id";
+
+fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
+    Ok(MessageRow {
+        id: col(row, "id")?,
+        tenant_id: col(row, "tenant_id")?,
+        connection_id: col(row, "connection_id")?,
+        conversation_id: col(row, "conversation_id")?,
+        contact_id: col(row, "contact_id")?,
+        contact_wa_id: col(row, "contact_wa_id")?,
+        contact_name: col(row, "contact_name")?,
+        direction: col(row, "direction")?,
+        wamid: col(row, "wamid")?,
+        message_type: col(row, "type")?,
+        payload: col(row, "payload")?,
+        status: col(row, "status")?,
+        status_rank: col(row, "status_rank")?,
+        error_code: col(row, "error_code")?,
+        error_title: col(row, "error_title")?,
+        error_message: col(row, "error_message")?,
+        message_at: col(row, "message_at")?,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+#[derive(Debug)]
+pub struct NewMessage<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub conversation_id: &'a str,
+    pub contact_id: &'a str,
+    pub direction: &'a str,
+    pub wamid: Option<&'a str>,
+    pub message_type: &'a str,
+    pub payload: &'a str,
+    pub status: &'a str,
+    pub status_rank: i64,
+    pub message_at: i64,
+    pub now: i64,
+}
+
+/// Meta's error on a failed message, as shown to the user.
+#[derive(Debug, Clone, Default)]
+pub struct MessageError {
+    pub code: Option<i64>,
+    pub title: Option<String>,
+    pub message: Option<String>,
+}
+
+/// A status change that took effect on a stored message.
+#[derive(Debug, Clone)]
+pub struct StatusChange {
+    pub message_id: String,
+    pub tenant_id: String,
+    pub conversation_id: String,
+    pub status: String,
+}
+
+/// Which messages to list; newest first.
+#[derive(Debug, Clone, Default)]
+pub struct MessageQuery {
+    pub conversation_id: Option<String>,
+    pub contact_wa_id: Option<String>,
+    /// Continue after this position: `(message_at, id)` of the previous page's last message.
+    pub before: Option<(i64, String)>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// Inserts a message unless the connection already has its wamid; `true` when inserted.
+    pub async fn insert_message(
+        &self,
+        conn: &mut Conn,
+        m: &NewMessage<'_>,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
+                 direction, wamid, type, payload, status, status_rank, message_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+             ON CONFLICT (connection_id, wamid) DO NOTHING",
+        )
+        .bind(m.id)
+        .bind(m.tenant_id)
+        .bind(m.connection_id)
+        .bind(m.conversation_id)
+        .bind(m.contact_id)
+        .bind(m.direction)
+        .bind(m.wamid)
+        .bind(m.message_type)
+        .bind(m.payload)
+        .bind(m.status)
+        .bind(m.status_rank)
+        .bind(m.message_at)
+        .bind(m.now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Moves an outbound message to `status` if that is forward of where it is; returns what changed.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn advance_message_status(
+        &self,
+        conn: &mut Conn,
+        connection_id: &str,
+        wamid: &str,
+        status: &str,
+        status_rank: i64,
+        error: Option<&MessageError>,
+        now: i64,
+    ) -> Result<Option<StatusChange>, StoreError> {
+        let error = error.cloned().unwrap_or_default();
+        let row = sqlx::query(
+            "UPDATE messages SET status = $3, status_rank = $4,
+                 error_code = COALESCE($5, error_code),
+                 error_title = COALESCE($6, error_title),
+                 error_message = COALESCE($7, error_message),
+                 updated_at = $8
+             WHERE connection_id = $1 AND wamid = $2 AND direction = 'outbound' AND status_rank < $4
+             RETURNING id, tenant_id, conversation_id",
+        )
+        .bind(connection_id)
+        .bind(wamid)
+        .bind(status)
+        .bind(status_rank)
+        .bind(error.code)
+        .bind(error.title)
+        .bind(error.message)
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        row.map(|r| {
+            Ok(StatusChange {
+                message_id: col(&r, "id")?,
+                tenant_id: col(&r, "tenant_id")?,
+                conversation_id: col(&r, "conversation_id")?,
+                status: status.to_owned(),
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn message(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE m.tenant_id = $1 AND m.id = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// A message by its wamid within a connection, inside a transaction.
+    pub async fn message_by_wamid(
+        &self,
+        conn: &mut Conn,
+        connection_id: &str,
+        wamid: &str,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE m.connection_id = $1 AND m.wamid = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(connection_id)
+            .bind(wamid)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    pub async fn messages(
+        &self,
+        tenant_id: &str,
+        query: &MessageQuery,
+    ) -> Result<Vec<MessageRow>, StoreError> {
+        // Filters are added only when asked for, so each shape of query keeps a usable index.
+        let mut sql = format!("{SELECT} WHERE m.tenant_id = $1");
+        if query.conversation_id.is_some() {
+            sql.push_str(" AND m.conversation_id = $2");
+        }
+        if query.contact_wa_id.is_some() {
+            sql.push_str(" AND c.wa_id = $3");
+        }
+        sql.push_str(
+            " AND (m.message_at < $4 OR (m.message_at = $4 AND m.id < $5))
+              ORDER BY m.message_at DESC, m.id DESC LIMIT $6",
+        );
+        let (before_at, before_id) = query.before.clone().unwrap_or((i64::MAX, String::new()));
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(query.conversation_id.as_deref().unwrap_or(""))
+            .bind(query.contact_wa_id.as_deref().unwrap_or(""))
+            .bind(before_at)
+            .bind(before_id)
+            .bind(query.limit)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+}

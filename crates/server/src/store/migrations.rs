@@ -1,0 +1,83 @@
+//! Schema migrations, embedded in the binary: one list for SQLite and one for PostgreSQL, with the
+//! same file names and versions so the two schemas move together.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+use super::{Backend, Store, StoreError};
+
+/// `(file name, SQLite text, PostgreSQL text)`, in order. The version is the number the name starts with.
+const MIGRATIONS: &[(&str, &str, &str)] = &[(
+    "0001_foundation.sql",
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+)];
+
+fn migrator(backend: Backend) -> Migrator {
+    let migrations = MIGRATIONS
+        .iter()
+        .map(|(name, sqlite, postgres)| {
+            let (version, description) = version_and_description(name);
+            let sql = match backend {
+                Backend::Sqlite => *sqlite,
+                Backend::Postgres => *postgres,
+            };
+            Migration::new(
+                version,
+                Cow::Owned(description),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+fn version_and_description(file_name: &str) -> (i64, String) {
+    let stem = file_name.trim_end_matches(".sql");
+    let (number, rest) = stem.split_once('_').unwrap_or((stem, ""));
+    (number.parse().unwrap_or(0), rest.replace('_', " "))
+}
+
+pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
+    migrator(store.backend).run(&store.write).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names_in(dir: &str) -> Vec<String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_databases_have_the_same_migration_files_and_all_are_embedded() {
+        let sqlite = names_in("sqlite");
+        let postgres = names_in("postgres");
+        assert_eq!(sqlite, postgres);
+        let embedded: Vec<String> = MIGRATIONS.iter().map(|(n, _, _)| n.to_string()).collect();
+        assert_eq!(sqlite, embedded);
+    }
+
+    #[test]
+    fn versions_increase() {
+        let versions: Vec<i64> = MIGRATIONS
+            .iter()
+            .map(|(n, _, _)| version_and_description(n).0)
+            .collect();
+        assert!(versions.windows(2).all(|w| w[0] < w[1]));
+        assert!(versions.iter().all(|v| *v > 0));
+    }
+}

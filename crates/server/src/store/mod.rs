@@ -1,0 +1,248 @@
+//! The database: one `Store` over SQLite (embedded, the default) or PostgreSQL, with the same SQL
+//! for both wherever the two agree. It knows tables and rows, nothing of HTTP.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one connection and queue in
+//! this process instead of spinning on `SQLITE_BUSY`; reads use their own pool. On PostgreSQL both
+//! are the same pool.
+
+pub mod connections;
+pub mod conversations;
+pub mod inbox;
+pub mod jobs;
+pub mod messages;
+mod migrations;
+pub mod statuses;
+pub mod templates;
+pub mod tenants;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor};
+
+use crate::config::DatabaseUrl;
+
+/// A write transaction.
+pub type Tx = sqlx::Transaction<'static, Any>;
+/// A connection or a transaction; store functions that take one can run inside a caller's transaction.
+pub type Conn = sqlx::AnyConnection;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("could not prepare the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("stored row is not what this version expects: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether this is a unique-constraint violation (someone else has that key).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            Self::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// Whether the database could not be reached at all (as opposed to refusing a statement).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Database(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+                    | sqlx::Error::WorkerCrashed
+            )
+        )
+    }
+}
+
+/// How big the pools may grow.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolSizes {
+    pub read: u32,
+    pub write_postgres: u32,
+}
+
+impl Default for PoolSizes {
+    fn default() -> Self {
+        Self {
+            read: 8,
+            write_postgres: 16,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the database (creating an SQLite file and its directory when needed). Does not migrate.
+    pub async fn connect(url: &DatabaseUrl, sizes: PoolSizes) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        match url {
+            DatabaseUrl::Sqlite(raw) => {
+                let url = sqlite_url_with_create(raw)?;
+                let options = AnyConnectOptions::from_str(&url)?;
+                let write = sqlite_pool_options(1).connect_with(options.clone()).await?;
+                let read = sqlite_pool_options(sizes.read)
+                    .connect_with(options)
+                    .await?;
+                Ok(Self {
+                    backend: Backend::Sqlite,
+                    read,
+                    write,
+                })
+            }
+            DatabaseUrl::Postgres(raw) => {
+                let options = AnyConnectOptions::from_str(raw)?;
+                let pool = AnyPoolOptions::new()
+                    .max_connections(sizes.write_postgres.max(2))
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?;
+                Ok(Self {
+                    backend: Backend::Postgres,
+                    read: pool.clone(),
+                    write: pool,
+                })
+            }
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrations::run(self).await
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool for reads that need no transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
+    /// so a transaction that reads before it writes cannot deadlock against another process.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn sqlite_pool_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL lets readers run beside the writer; FULL makes every commit durable on disk
+                // before the webhook is answered (group commit keeps that affordable).
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+}
+
+/// Makes sure the file can be created (`mode=rwc`) and its directory exists.
+fn sqlite_url_with_create(raw: &str) -> Result<String, StoreError> {
+    let rest = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+        .unwrap_or(raw);
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if !path.is_empty() && path != ":memory:" {
+        if let Some(dir) = Path::new(path).parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(match query {
+        Some(q) if q.contains("mode=") => raw.to_owned(),
+        Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
+        None => format!("sqlite://{path}?mode=rwc"),
+    })
+}
+
+/// Reads a column, turning a type mismatch into a `StoreError` that names the column.
+pub(crate) fn col<'r, T>(row: &'r sqlx::any::AnyRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
+{
+    use sqlx::Row;
+    row.try_get::<T, _>(name)
+        .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_gain_create_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/wagate.db", dir.path().display());
+        let with = sqlite_url_with_create(&url).unwrap();
+        assert!(with.ends_with("?mode=rwc"), "{with}");
+        assert!(dir.path().join("sub").is_dir());
+        assert_eq!(
+            sqlite_url_with_create("sqlite://x.db?mode=ro").unwrap(),
+            "sqlite://x.db?mode=ro"
+        );
+    }
+}

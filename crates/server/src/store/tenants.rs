@@ -1,0 +1,104 @@
+//! Tenants, their users and their API keys.
+
+use super::{Store, StoreError, col};
+
+/// A tenant with its first user (the owner) and first API key, created together or not at all.
+#[derive(Debug)]
+pub struct NewTenant<'a> {
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub user_id: &'a str,
+    /// Lower-cased.
+    pub email: &'a str,
+    /// Argon2id PHC string.
+    pub password_hash: &'a str,
+    pub api_key_id: &'a str,
+    pub api_key_hash: &'a str,
+    pub api_key_prefix: &'a str,
+    pub now: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateTenantError {
+    #[error("a user with this email already exists")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who an API key belongs to.
+#[derive(Debug, Clone)]
+pub struct ApiKeyOwner {
+    pub tenant_id: String,
+    pub api_key_id: String,
+}
+
+impl Store {
+    pub async fn create_tenant(&self, new: &NewTenant<'_>) -> Result<(), CreateTenantError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(new.tenant_id)
+            .bind(new.name)
+            .bind(new.now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        let user = sqlx::query(
+            "INSERT INTO users (id, tenant_id, email, password_hash, role, created_at)
+             VALUES ($1, $2, $3, $4, 'owner', $5)",
+        )
+        .bind(new.user_id)
+        .bind(new.tenant_id)
+        .bind(new.email)
+        .bind(new.password_hash)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from);
+        match user {
+            Err(e) if e.is_unique_violation() => return Err(CreateTenantError::EmailTaken),
+            other => {
+                other?;
+            }
+        }
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, key_hash, key_prefix, created_at)
+             VALUES ($1, $2, 'default', $3, $4, $5)",
+        )
+        .bind(new.api_key_id)
+        .bind(new.tenant_id)
+        .bind(new.api_key_hash)
+        .bind(new.api_key_prefix)
+        .bind(new.now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The tenant of a live (not revoked) API key, by the key's hash.
+    pub async fn api_key_owner(&self, key_hash: &str) -> Result<Option<ApiKeyOwner>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(self.reader())
+        .await?;
+        row.map(|r| {
+            Ok(ApiKeyOwner {
+                api_key_id: col(&r, "id")?,
+                tenant_id: col(&r, "tenant_id")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn tenant_exists(&self, tenant_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(row.is_some())
+    }
+}
