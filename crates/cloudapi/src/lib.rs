@@ -4,4 +4,19 @@
 //! No database and no web framework: a library anyone could use.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod macros;
+
+pub mod client;
+pub mod error;
+pub mod media;
+pub mod phone_number;
+pub mod send;
+pub mod shared;
 pub mod signature;
+pub mod templates;
+pub mod webhook;
+
+pub use client::{GraphClient, GraphConfig, GraphError};
+pub use error::{ErrorClass, MetaError};
+pub use webhook::Notification;

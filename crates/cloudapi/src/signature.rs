@@ -83,7 +83,11 @@ mod tests {
     fn the_documented_known_answer_verifies() {
         assert_eq!(sign(GITHUB_SECRET, GITHUB_BODY), GITHUB_SIGNATURE);
         assert_eq!(
-            verify(GITHUB_SECRET, GITHUB_BODY, Some(GITHUB_SIGNATURE.as_bytes())),
+            verify(
+                GITHUB_SECRET,
+                GITHUB_BODY,
+                Some(GITHUB_SIGNATURE.as_bytes())
+            ),
             Ok(())
         );
     }
@@ -118,15 +122,28 @@ mod tests {
     #[test]
     fn the_wrong_secret_fails() {
         assert_eq!(
-            verify(b"another secret", GITHUB_BODY, Some(GITHUB_SIGNATURE.as_bytes())),
+            verify(
+                b"another secret",
+                GITHUB_BODY,
+                Some(GITHUB_SIGNATURE.as_bytes())
+            ),
             Err(SignatureError::Mismatch)
         );
     }
 
     #[test]
     fn missing_and_malformed_headers_are_told_apart() {
-        assert_eq!(verify(GITHUB_SECRET, GITHUB_BODY, None), Err(SignatureError::Missing));
-        for bad in ["", "sha256=", "sha1=abcd", "sha256=zz", "757107ea0eb2509fc2"] {
+        assert_eq!(
+            verify(GITHUB_SECRET, GITHUB_BODY, None),
+            Err(SignatureError::Missing)
+        );
+        for bad in [
+            "",
+            "sha256=",
+            "sha1=abcd",
+            "sha256=zz",
+            "757107ea0eb2509fc2",
+        ] {
             assert_eq!(
                 verify(GITHUB_SECRET, GITHUB_BODY, Some(bad.as_bytes())),
                 Err(SignatureError::Malformed),
@@ -138,6 +155,9 @@ mod tests {
     #[test]
     fn uppercase_hex_is_accepted() {
         let upper = format!("sha256={}", GITHUB_SIGNATURE[7..].to_uppercase());
-        assert_eq!(verify(GITHUB_SECRET, GITHUB_BODY, Some(upper.as_bytes())), Ok(()));
+        assert_eq!(
+            verify(GITHUB_SECRET, GITHUB_BODY, Some(upper.as_bytes())),
+            Ok(())
+        );
     }
 }

@@ -1,1 +1,59 @@
-//! placeholder
+//! A faithful stand-in for Meta's WhatsApp Cloud API, over real HTTP: the Graph endpoints wagate
+//! calls, signed webhook delivery with Meta's retry behaviour, and simulated customers.
+//!
+//! wagate's tests, its demo and its benchmarks start one with [`start`] (or `wagate emulator`, which
+//! wraps [`run`]), register a business number, make customers write, and point wagate's Graph base
+//! URL at [`RunningEmulator::base_url`].
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), emulator::EmulatorError> {
+//! use emulator::{CustomerMessage, EmulatorConfig, PhoneNumberRegistration};
+//!
+//! let meta = emulator::start(EmulatorConfig::for_tests()).await?;
+//! meta.register_phone_number(PhoneNumberRegistration {
+//!     phone_number_id: "106540352242922".into(),
+//!     waba_id: "102290129340398".into(),
+//!     display_phone_number: "15550783881".into(),
+//!     verified_name: "Acme".into(),
+//!     access_token: "EAAtoken".into(),
+//!     app_secret: "app-secret".into(),
+//!     webhook_url: Some("http://127.0.0.1:8080/webhooks/whatsapp".into()),
+//!     ..Default::default()
+//! })?;
+//! let receipt = meta
+//!     .customer_writes(CustomerMessage::text("106540352242922", "16505551234", "hi"))
+//!     .await?;
+//! meta.wait_delivered(receipt.delivery_id, std::time::Duration::from_secs(5)).await?;
+//! meta.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! HTTP surface:
+//! - Graph: `GET /{version}/{phone_number_id}` with `Authorization: Bearer <token>`; Meta's error
+//!   envelopes (190 for a bad token, 100/33 for an unknown object, 2500 for an unknown path).
+//! - Admin (JSON, no authentication, so never expose an emulator to the internet):
+//!   `POST|GET /admin/phone-numbers`, `GET|PATCH /admin/phone-numbers/{id}`,
+//!   `POST /admin/customers/messages`, `POST /admin/webhooks`, `GET /admin/deliveries`,
+//!   `GET /admin/deliveries/{id}`.
+#![forbid(unsafe_code)]
+
+mod admin;
+mod config;
+mod customers;
+mod delivery;
+mod error;
+mod graph;
+pub mod payloads;
+mod phone_numbers;
+mod server;
+mod state;
+
+pub use config::{EmulatorConfig, RetryPolicy};
+pub use customers::{CustomerMessage, InboundReceipt};
+pub use delivery::{AttemptOutcome, DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
+pub use error::{EmulatorError, InputError};
+pub use phone_numbers::{
+    PhoneNumberRegistration, PhoneNumberUpdate, QualityRating, RegisteredPhoneNumber,
+};
+pub use server::{RunningEmulator, run, start, start_on};

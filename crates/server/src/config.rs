@@ -143,6 +143,8 @@ pub struct Settings {
     pub previous_master_keys: Option<SecretString>,
     /// No trailing slash.
     pub public_url: String,
+    /// Whether `public_url` was set; if not, it follows the address actually bound (port 0 in tests).
+    pub public_url_given: bool,
     pub graph_api_base: Url,
     pub graph_api_version: String,
     pub meta_app_secret: Option<SecretString>,
@@ -215,6 +217,10 @@ impl SettingsArgs {
             redis_url: self.redis_url.clone().filter(|u| !u.trim().is_empty()),
             master_key: self.master_key.clone(),
             previous_master_keys: self.previous_master_keys.clone(),
+            public_url_given: self
+                .public_url
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
             public_url,
             graph_api_base,
             graph_api_version: self.graph_api_version.clone(),

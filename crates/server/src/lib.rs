@@ -4,9 +4,22 @@
 //! conversations and messages; a REST API and live events serve each tenant its own data only.
 #![forbid(unsafe_code)]
 
+pub mod api;
+pub mod app;
 pub mod auth;
+pub mod bench;
+pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod ids;
+pub mod inbound;
+pub mod jobs;
+pub mod phone;
+pub mod realtime;
 pub mod store;
+pub mod telemetry;
+pub mod tenants;
+pub mod validation;
 pub mod vault;
+pub mod views;

@@ -226,6 +226,23 @@ impl Store {
             .transpose()
     }
 
+    /// The live connections on a WhatsApp Business Account (template events are per account).
+    pub async fn live_connections_of_waba(
+        &self,
+        waba_id: &str,
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connections WHERE waba_id = $1 AND status <> 'disconnected'"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(waba_id)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
     /// Applies a credential update; returns the row after it, or `None` when it is not the tenant's
     /// or is disconnected.
     pub async fn update_connection(

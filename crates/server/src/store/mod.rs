@@ -202,15 +202,15 @@ fn sqlite_url_with_create(raw: &str) -> Result<String, StoreError> {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
     };
-    if !path.is_empty() && path != ":memory:" {
-        if let Some(dir) = Path::new(path).parent()
-            && !dir.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
-                path: dir.display().to_string(),
-                source,
-            })?;
-        }
+    if !path.is_empty()
+        && path != ":memory:"
+        && let Some(dir) = Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     Ok(match query {
         Some(q) if q.contains("mode=") => raw.to_owned(),

@@ -1,0 +1,25 @@
+//! A business phone number as the Graph API describes it.
+
+use serde::{Deserialize, Serialize};
+
+use crate::shared::{Extra, Page};
+
+/// `GET /{waba-id}/phone_numbers`: the numbers of a WhatsApp Business Account.
+pub type PhoneNumberPage = Page<PhoneNumber>;
+
+/// The answer to `GET /{phone-number-id}`; checking credentials starts here.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhoneNumber {
+    pub id: String,
+    /// As WhatsApp shows it, with spaces and punctuation (`+1 555-555-5555`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_phone_number: Option<String>,
+    /// The business name Meta approved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_name: Option<String>,
+    /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality_rating: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}

@@ -1,0 +1,279 @@
+//! The admin API under `/admin`: register numbers, make customers write, push raw webhooks and watch
+//! deliveries over HTTP, for the demo and for tests in other processes.
+//!
+//! It has no authentication on purpose: it is a test tool. Never expose an emulator to the internet.
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+
+use crate::customers::{CustomerMessage, InboundReceipt};
+use crate::delivery::{DeliveryId, DeliveryRecord, DeliveryStatus};
+use crate::error::{EmulatorError, InputError};
+use crate::phone_numbers::{PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber};
+use crate::state::EmulatorState;
+
+/// Meta batches up to 1000 updates in one POST, so raw webhook bodies can be large.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub(crate) fn router() -> Router<EmulatorState> {
+    Router::new()
+        .route(
+            "/phone-numbers",
+            post(register_phone_number).get(list_phone_numbers),
+        )
+        .route(
+            "/phone-numbers/{phone_number_id}",
+            get(show_phone_number).patch(update_phone_number),
+        )
+        .route("/customers/messages", post(customer_writes))
+        .route("/webhooks", post(deliver_raw))
+        .route("/deliveries", get(list_deliveries))
+        .route("/deliveries/{id}", get(show_delivery))
+        .method_not_allowed_fallback(method_not_allowed)
+        // Explicit catch-alls rather than a fallback: nested routes are flattened into the root, where
+        // Graph's `/{version}/{id}` would otherwise claim `/admin/<anything>`.
+        .route("/", any(unknown_admin_path))
+        .route("/{*rest}", any(unknown_admin_path))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+}
+
+/// Errors of the admin API, answered as `{"error":{"code","message","field"?}}`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AdminError {
+    /// The body was not JSON of the right shape; the status is the extractor's (400, 413, 415 or 422).
+    #[error("{0}")]
+    BadJson(#[from] JsonRejection),
+    /// 400: a field is invalid; the message names it and says what would be right.
+    #[error("{0}")]
+    Invalid(InputError),
+    /// 404: no such phone number, delivery or path.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the phone number is registered already.
+    #[error("{0}")]
+    Conflict(String),
+    /// 405: the path exists but not with this method.
+    #[error("this path does not take that method; see the crate docs for the admin endpoints")]
+    MethodNotAllowed,
+    /// 500: a bug; logged with its cause and not shown.
+    #[error("internal error")]
+    Internal(EmulatorError),
+}
+
+impl From<EmulatorError> for AdminError {
+    fn from(error: EmulatorError) -> Self {
+        match error {
+            EmulatorError::InvalidInput(input) => Self::Invalid(input),
+            EmulatorError::UnknownPhoneNumber(_) | EmulatorError::UnknownDelivery(_) => {
+                Self::NotFound(error.to_string())
+            }
+            EmulatorError::PhoneNumberAlreadyRegistered(_) => Self::Conflict(error.to_string()),
+            other => Self::Internal(other),
+        }
+    }
+}
+
+impl IntoResponse for AdminError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::BadJson(rejection) => (rejection.status(), "invalid_json"),
+            Self::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Internal(error) => {
+                tracing::error!(
+                    error = error as &dyn std::error::Error,
+                    "admin request failed"
+                );
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        let mut error = json!({ "code": code, "message": self.to_string() });
+        if let Self::Invalid(input) = &self {
+            error["field"] = input.field.clone().into();
+        }
+        (status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+/// `axum::Json`, but a bad body answers in the admin API's JSON error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(AdminError))]
+struct AdminJson<T>(T);
+
+impl<T: Serialize> IntoResponse for AdminJson<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+/// Lists come as `{"data":[...]}`, as Graph lists do.
+#[derive(Serialize)]
+struct List<T> {
+    data: Vec<T>,
+}
+
+#[tracing::instrument(skip_all, fields(phone_number_id = %registration.phone_number_id))]
+async fn register_phone_number(
+    State(state): State<EmulatorState>,
+    AdminJson(registration): AdminJson<PhoneNumberRegistration>,
+) -> Result<(StatusCode, AdminJson<RegisteredPhoneNumber>), AdminError> {
+    let registered = state.register_phone_number(registration)?;
+    Ok((StatusCode::CREATED, AdminJson(registered)))
+}
+
+async fn list_phone_numbers(
+    State(state): State<EmulatorState>,
+) -> AdminJson<List<RegisteredPhoneNumber>> {
+    AdminJson(List {
+        data: state.phone_numbers(),
+    })
+}
+
+async fn show_phone_number(
+    State(state): State<EmulatorState>,
+    Path(phone_number_id): Path<String>,
+) -> Result<AdminJson<RegisteredPhoneNumber>, AdminError> {
+    state
+        .phone_number(&phone_number_id)
+        .map(AdminJson)
+        .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id).into())
+}
+
+#[tracing::instrument(skip_all, fields(phone_number_id = %phone_number_id))]
+async fn update_phone_number(
+    State(state): State<EmulatorState>,
+    Path(phone_number_id): Path<String>,
+    AdminJson(update): AdminJson<PhoneNumberUpdate>,
+) -> Result<AdminJson<RegisteredPhoneNumber>, AdminError> {
+    Ok(AdminJson(
+        state.update_phone_number(&phone_number_id, update)?,
+    ))
+}
+
+/// `{"phone_number_id","from","name"?,"type":"text","text":{"body":"hi"},"context"?,"referral"?,"timestamp"?}`.
+#[tracing::instrument(skip_all)]
+async fn customer_writes(
+    State(state): State<EmulatorState>,
+    AdminJson(body): AdminJson<Value>,
+) -> Result<(StatusCode, AdminJson<InboundReceipt>), AdminError> {
+    let message = CustomerMessage::from_admin_json(body).map_err(AdminError::Invalid)?;
+    let receipt = state.customer_writes(message)?;
+    Ok((StatusCode::ACCEPTED, AdminJson(receipt)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    phone_number_id: String,
+    /// Kept as the caller's text, so the delivered bytes are exactly what was given.
+    body: Box<RawValue>,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    delivery_id: DeliveryId,
+}
+
+#[tracing::instrument(skip_all, fields(phone_number_id = %raw.phone_number_id))]
+async fn deliver_raw(
+    State(state): State<EmulatorState>,
+    AdminJson(raw): AdminJson<RawWebhook>,
+) -> Result<(StatusCode, AdminJson<Accepted>), AdminError> {
+    let body = Bytes::copy_from_slice(raw.body.get().as_bytes());
+    let delivery_id = state.deliver_bytes(&raw.phone_number_id, body)?;
+    Ok((StatusCode::ACCEPTED, AdminJson(Accepted { delivery_id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryFilter {
+    phone_number_id: Option<String>,
+    status: Option<String>,
+}
+
+/// Every delivery (without bodies), optionally only one number's or one status's.
+async fn list_deliveries(
+    State(state): State<EmulatorState>,
+    filter: Result<Query<DeliveryFilter>, axum::extract::rejection::QueryRejection>,
+) -> Result<AdminJson<List<DeliveryRecord>>, AdminError> {
+    let Query(filter) =
+        filter.map_err(|e| AdminError::Invalid(InputError::new("(query)", e.body_text())))?;
+    let status = filter.status.as_deref().map(parse_status).transpose()?;
+    let data = state
+        .deliveries()
+        .into_iter()
+        .filter(|d| {
+            filter
+                .phone_number_id
+                .as_ref()
+                .is_none_or(|p| *p == d.phone_number_id)
+        })
+        .filter(|d| status.is_none_or(|s| s == d.status))
+        .collect();
+    Ok(AdminJson(List { data }))
+}
+
+fn parse_status(value: &str) -> Result<DeliveryStatus, AdminError> {
+    match value {
+        "pending" => Ok(DeliveryStatus::Pending),
+        "awaiting_webhook_url" => Ok(DeliveryStatus::AwaitingWebhookUrl),
+        "delivered" => Ok(DeliveryStatus::Delivered),
+        "failed" => Ok(DeliveryStatus::Failed),
+        _ => Err(AdminError::Invalid(InputError::new(
+            "status",
+            "must be one of pending, awaiting_webhook_url, delivered, failed",
+        ))),
+    }
+}
+
+/// One delivery with its body, as it was sent.
+#[derive(Serialize)]
+struct DeliveryDetail<'a> {
+    #[serde(flatten)]
+    record: &'a DeliveryRecord,
+    body: Option<&'a RawValue>,
+}
+
+async fn show_delivery(
+    State(state): State<EmulatorState>,
+    Path(id): Path<String>,
+) -> Result<Response, AdminError> {
+    let id: DeliveryId = id.parse().map_err(|_| {
+        AdminError::Invalid(InputError::new(
+            "id",
+            "must be a delivery id: a positive integer",
+        ))
+    })?;
+    let record = state
+        .delivery(id)
+        .ok_or(EmulatorError::UnknownDelivery(id))?;
+    let body_text = std::str::from_utf8(&record.body).ok();
+    let body = body_text.and_then(|text| serde_json::from_str::<&RawValue>(text).ok());
+    Ok(AdminJson(DeliveryDetail {
+        record: &record,
+        body,
+    })
+    .into_response())
+}
+
+async fn unknown_admin_path() -> AdminError {
+    AdminError::NotFound(
+        "no such admin endpoint; see /admin/phone-numbers, /admin/customers/messages, /admin/webhooks, \
+         /admin/deliveries"
+            .into(),
+    )
+}
+
+async fn method_not_allowed() -> AdminError {
+    AdminError::MethodNotAllowed
+}

@@ -1,0 +1,395 @@
+//! Business phone numbers the emulator plays Meta for: how they are registered, parsed and shown.
+//!
+//! Callers hand in plain strings ([`PhoneNumberRegistration`], [`PhoneNumberUpdate`]); they are parsed
+//! once into [`PhoneNumber`], so the rest of the emulator never sees an invalid id, URL or token.
+
+use std::fmt;
+
+use reqwest::Url;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::InputError;
+
+/// A business phone number to emulate, as the admin API and [`crate::RunningEmulator`] take it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneNumberRegistration {
+    /// Graph id of the number (digits), the `{phone_number_id}` of Graph paths.
+    pub phone_number_id: String,
+    /// WhatsApp Business Account the number belongs to (digits); webhooks carry it as `entry[].id`.
+    pub waba_id: String,
+    /// The number as Meta shows it, e.g. `15550783881` or `+1 555-078-3881`.
+    pub display_phone_number: String,
+    pub verified_name: String,
+    /// `GREEN`, `YELLOW`, `RED`, `UNKNOWN` or `NA`; `GREEN` when left out.
+    #[serde(default = "default_quality_rating")]
+    pub quality_rating: String,
+    /// The bearer token Graph requests for this number must carry.
+    pub access_token: String,
+    /// Key of the `X-Hub-Signature-256` HMAC on this number's webhooks.
+    pub app_secret: String,
+    /// Where this number's webhooks go; until one is set they wait.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+}
+
+fn default_quality_rating() -> String {
+    "GREEN".into()
+}
+
+impl Default for PhoneNumberRegistration {
+    fn default() -> Self {
+        Self {
+            phone_number_id: String::new(),
+            waba_id: String::new(),
+            display_phone_number: String::new(),
+            verified_name: String::new(),
+            quality_rating: default_quality_rating(),
+            access_token: String::new(),
+            app_secret: String::new(),
+            webhook_url: None,
+        }
+    }
+}
+
+// Hand-written so the token and the app secret never reach a log line.
+impl fmt::Debug for PhoneNumberRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PhoneNumberRegistration")
+            .field("phone_number_id", &self.phone_number_id)
+            .field("waba_id", &self.waba_id)
+            .field("display_phone_number", &self.display_phone_number)
+            .field("verified_name", &self.verified_name)
+            .field("quality_rating", &self.quality_rating)
+            .field("access_token", &"[redacted]")
+            .field("app_secret", &"[redacted]")
+            .field("webhook_url", &self.webhook_url)
+            .finish()
+    }
+}
+
+/// Changes to a registered number; fields left out stay as they are.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneNumberUpdate {
+    pub waba_id: Option<String>,
+    pub display_phone_number: Option<String>,
+    pub verified_name: Option<String>,
+    pub quality_rating: Option<String>,
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+    /// `Some(Some(url))` sets the URL (and releases waiting deliveries), `Some(None)` (JSON `null`) removes it.
+    #[serde(default, deserialize_with = "present_or_null")]
+    pub webhook_url: Option<Option<String>>,
+}
+
+// Hand-written so the token and the app secret never reach a log line.
+impl fmt::Debug for PhoneNumberUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |secret: &Option<String>| secret.as_ref().map(|_| "[redacted]");
+        f.debug_struct("PhoneNumberUpdate")
+            .field("waba_id", &self.waba_id)
+            .field("display_phone_number", &self.display_phone_number)
+            .field("verified_name", &self.verified_name)
+            .field("quality_rating", &self.quality_rating)
+            .field("access_token", &redacted(&self.access_token))
+            .field("app_secret", &redacted(&self.app_secret))
+            .field("webhook_url", &self.webhook_url)
+            .finish()
+    }
+}
+
+/// Tells a field set to `null` (`Some(None)`) from one left out (`None`, through `#[serde(default)]`).
+fn present_or_null<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
+}
+
+/// A registered number as the admin API shows it: the registration without its secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredPhoneNumber {
+    pub phone_number_id: String,
+    pub waba_id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub quality_rating: QualityRating,
+    pub webhook_url: Option<String>,
+}
+
+/// Meta's quality rating of a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum QualityRating {
+    Green,
+    Yellow,
+    Red,
+    Unknown,
+    Na,
+}
+
+impl QualityRating {
+    fn parse(value: &str) -> Result<Self, InputError> {
+        match value.trim().to_ascii_uppercase().as_str() {
+            "GREEN" => Ok(Self::Green),
+            "YELLOW" => Ok(Self::Yellow),
+            "RED" => Ok(Self::Red),
+            "UNKNOWN" => Ok(Self::Unknown),
+            "NA" => Ok(Self::Na),
+            _ => Err(InputError::new(
+                "quality_rating",
+                "must be one of GREEN, YELLOW, RED, UNKNOWN, NA",
+            )),
+        }
+    }
+
+    /// The word Graph answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Green => "GREEN",
+            Self::Yellow => "YELLOW",
+            Self::Red => "RED",
+            Self::Unknown => "UNKNOWN",
+            Self::Na => "NA",
+        }
+    }
+}
+
+/// A registered number, parsed: every field known to be well formed.
+pub(crate) struct PhoneNumber {
+    pub id: String,
+    pub waba_id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub quality_rating: QualityRating,
+    pub access_token: SecretString,
+    pub app_secret: SecretString,
+    pub webhook_url: Option<Url>,
+}
+
+impl PhoneNumber {
+    pub fn parse(registration: PhoneNumberRegistration) -> Result<Self, InputError> {
+        Ok(Self {
+            id: parse_graph_id("phone_number_id", &registration.phone_number_id)?,
+            waba_id: parse_graph_id("waba_id", &registration.waba_id)?,
+            display_phone_number: parse_display_number(&registration.display_phone_number)?,
+            verified_name: parse_verified_name(&registration.verified_name)?,
+            quality_rating: QualityRating::parse(&registration.quality_rating)?,
+            access_token: parse_access_token(registration.access_token)?,
+            app_secret: parse_app_secret(registration.app_secret)?,
+            webhook_url: registration
+                .webhook_url
+                .as_deref()
+                .map(parse_webhook_url)
+                .transpose()?,
+        })
+    }
+
+    /// Applies every change or, when one is invalid, none.
+    pub fn apply(&mut self, update: PhoneNumberUpdate) -> Result<(), InputError> {
+        let waba_id = update
+            .waba_id
+            .map(|v| parse_graph_id("waba_id", &v))
+            .transpose()?;
+        let display = update
+            .display_phone_number
+            .map(|v| parse_display_number(&v))
+            .transpose()?;
+        let verified_name = update
+            .verified_name
+            .map(|v| parse_verified_name(&v))
+            .transpose()?;
+        let quality = update
+            .quality_rating
+            .map(|v| QualityRating::parse(&v))
+            .transpose()?;
+        let access_token = update.access_token.map(parse_access_token).transpose()?;
+        let app_secret = update.app_secret.map(parse_app_secret).transpose()?;
+        let webhook_url = update
+            .webhook_url
+            .map(|url| url.as_deref().map(parse_webhook_url).transpose())
+            .transpose()?;
+
+        if let Some(v) = waba_id {
+            self.waba_id = v;
+        }
+        if let Some(v) = display {
+            self.display_phone_number = v;
+        }
+        if let Some(v) = verified_name {
+            self.verified_name = v;
+        }
+        if let Some(v) = quality {
+            self.quality_rating = v;
+        }
+        if let Some(v) = access_token {
+            self.access_token = v;
+        }
+        if let Some(v) = app_secret {
+            self.app_secret = v;
+        }
+        if let Some(v) = webhook_url {
+            self.webhook_url = v;
+        }
+        Ok(())
+    }
+
+    pub fn has_access_token(&self, token: &str) -> bool {
+        self.access_token.expose_secret() == token
+    }
+
+    pub fn view(&self) -> RegisteredPhoneNumber {
+        RegisteredPhoneNumber {
+            phone_number_id: self.id.clone(),
+            waba_id: self.waba_id.clone(),
+            display_phone_number: self.display_phone_number.clone(),
+            verified_name: self.verified_name.clone(),
+            quality_rating: self.quality_rating,
+            webhook_url: self.webhook_url.as_ref().map(Url::to_string),
+        }
+    }
+}
+
+/// Graph object ids are decimal digits; anything else could never appear in a Meta path.
+pub(crate) fn parse_graph_id(field: &str, value: &str) -> Result<String, InputError> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 32 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(InputError::new(
+            field,
+            "must be a Graph id: 1 to 32 digits, e.g. \"106540352242922\"",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_display_number(value: &str) -> Result<String, InputError> {
+    let value = value.trim();
+    let allowed = |c: char| c.is_ascii_digit() || " +-().".contains(c);
+    if !value.chars().any(|c| c.is_ascii_digit()) || !value.chars().all(allowed) {
+        return Err(InputError::new(
+            "display_phone_number",
+            "must be a phone number: digits, optionally with + - ( ) . and spaces, e.g. \"15550783881\"",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_verified_name(value: &str) -> Result<String, InputError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(InputError::new("verified_name", "must not be empty"));
+    }
+    Ok(value.to_owned())
+}
+
+fn parse_access_token(value: String) -> Result<SecretString, InputError> {
+    // The token travels in an Authorization header, so it must be one visible-ASCII word.
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(InputError::new(
+            "access_token",
+            "must be a non-empty token of visible ASCII characters without spaces",
+        ));
+    }
+    Ok(SecretString::from(value))
+}
+
+fn parse_app_secret(value: String) -> Result<SecretString, InputError> {
+    if value.is_empty() {
+        return Err(InputError::new("app_secret", "must not be empty"));
+    }
+    Ok(SecretString::from(value))
+}
+
+fn parse_webhook_url(value: &str) -> Result<Url, InputError> {
+    let problem = "must be an absolute http:// or https:// URL, e.g. \"http://127.0.0.1:8080/webhooks/whatsapp\"";
+    let url = Url::parse(value.trim()).map_err(|_| InputError::new("webhook_url", problem))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(InputError::new("webhook_url", problem));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Makes one part of a valid value invalid.
+    type Spoil<T> = fn(&mut T);
+
+    fn registration() -> PhoneNumberRegistration {
+        PhoneNumberRegistration {
+            phone_number_id: "106540352242922".into(),
+            waba_id: "102290129340398".into(),
+            display_phone_number: "15550783881".into(),
+            verified_name: "Acme".into(),
+            access_token: "EAAtoken".into(),
+            app_secret: "secret".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_good_registration_parses() {
+        let number = PhoneNumber::parse(registration());
+        assert!(number.is_ok());
+        assert_eq!(
+            number.map(|n| n.quality_rating).ok(),
+            Some(QualityRating::Green)
+        );
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases: [(&str, Spoil<PhoneNumberRegistration>); 7] = [
+            ("phone_number_id", |r| r.phone_number_id = "abc".into()),
+            ("waba_id", |r| r.waba_id = String::new()),
+            ("display_phone_number", |r| {
+                r.display_phone_number = "call me".into()
+            }),
+            ("verified_name", |r| r.verified_name = " ".into()),
+            ("quality_rating", |r| r.quality_rating = "BLUE".into()),
+            ("access_token", |r| r.access_token = "two words".into()),
+            ("webhook_url", |r| {
+                r.webhook_url = Some("ftp://example.com".into())
+            }),
+        ];
+        for (field, spoil) in cases {
+            let mut bad = registration();
+            spoil(&mut bad);
+            let error = PhoneNumber::parse(bad).err();
+            assert_eq!(error.map(|e| e.field), Some(field.to_owned()));
+        }
+    }
+
+    #[test]
+    fn an_update_with_one_bad_field_changes_nothing() {
+        let Ok(mut number) = PhoneNumber::parse(registration()) else {
+            panic!("the registration is valid");
+        };
+        let update = PhoneNumberUpdate {
+            verified_name: Some("New name".into()),
+            webhook_url: Some(Some("not a url".into())),
+            ..Default::default()
+        };
+        assert!(number.apply(update).is_err());
+        assert_eq!(number.verified_name, "Acme");
+    }
+
+    #[test]
+    fn null_removes_the_webhook_url_and_absence_keeps_it() {
+        let keep: PhoneNumberUpdate = serde_json::from_str("{}").unwrap_or_default();
+        assert_eq!(keep.webhook_url, None);
+        let remove: Result<PhoneNumberUpdate, _> = serde_json::from_str(r#"{"webhook_url":null}"#);
+        assert_eq!(remove.ok().and_then(|u| u.webhook_url), Some(None));
+    }
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let text = format!("{:?}", registration());
+        assert!(
+            !text.contains("EAAtoken") && !text.contains("secret\""),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! Starting and stopping an emulator: bind, serve the Graph and admin routers, run the delivery
+//! worker beside them, and shut both down in one place.
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{EmulatorConfig, RetryPolicy};
+use crate::customers::{CustomerMessage, InboundReceipt};
+use crate::delivery::{DeliveryId, DeliveryRecord, worker};
+use crate::error::EmulatorError;
+use crate::phone_numbers::{PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber};
+use crate::state::EmulatorState;
+use crate::{admin, graph};
+
+/// How long shutdown waits for open HTTP connections to finish before cutting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// All routes: the admin API under `/admin`, Graph at the root, Meta's error for anything else.
+fn router(state: EmulatorState) -> Router {
+    Router::new()
+        .nest("/admin", admin::router())
+        .merge(graph::router())
+        .fallback(graph::unknown_path)
+        .with_state(state)
+}
+
+/// Binds `config.listen` and starts serving and delivering in the background.
+pub async fn start(config: EmulatorConfig) -> Result<RunningEmulator, EmulatorError> {
+    let listener =
+        TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+    start_on(listener, config.delivery)
+}
+
+/// Starts on a listener the caller bound already (for callers that must know the port first).
+pub fn start_on(
+    listener: TcpListener,
+    delivery: RetryPolicy,
+) -> Result<RunningEmulator, EmulatorError> {
+    let local = listener.local_addr().map_err(EmulatorError::Serve)?;
+    if !local.ip().is_loopback() {
+        tracing::warn!(%local, "the emulator's admin API has no authentication; never expose it to the internet");
+    }
+    let client = worker::http_client(&delivery)?;
+    let state = EmulatorState::new(delivery);
+    let (stop, stopped) = watch::channel(false);
+
+    let mut server_stop = stopped.clone();
+    let app = router(state.clone());
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|stopped| *stopped).await;
+            })
+            .await
+    });
+    let worker = tokio::spawn(worker::run(state.clone(), client, stopped));
+    tracing::info!(base_url = %base_url_of(local), "emulator started");
+    Ok(RunningEmulator {
+        state,
+        local,
+        stop,
+        server: Some(server),
+        worker: Some(worker),
+    })
+}
+
+/// Serves until `shutdown` resolves, for the `wagate emulator` command.
+pub async fn run(
+    config: EmulatorConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), EmulatorError> {
+    let mut emulator = start(config).await?;
+    let outcome = tokio::select! {
+        () = shutdown => Ok(()),
+        // The server only ends by itself when it fails.
+        result = emulator.server_ended() => result,
+    };
+    emulator.stop().await;
+    outcome
+}
+
+/// A started emulator. Dropping it stops the server and the worker too; [`RunningEmulator::shutdown`]
+/// also waits for them.
+pub struct RunningEmulator {
+    state: EmulatorState,
+    local: SocketAddr,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RunningEmulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningEmulator")
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningEmulator {
+    /// `http://127.0.0.1:PORT`: the Graph base URL and the admin API's host.
+    pub fn base_url(&self) -> String {
+        base_url_of(self.local)
+    }
+
+    /// The address the emulator listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Registers a business number, as `POST /admin/phone-numbers` does.
+    pub fn register_phone_number(
+        &self,
+        registration: PhoneNumberRegistration,
+    ) -> Result<RegisteredPhoneNumber, EmulatorError> {
+        self.state.register_phone_number(registration)
+    }
+
+    /// Changes a registered number, as `PATCH /admin/phone-numbers/{id}` does; setting a webhook URL
+    /// sends the deliveries that waited for one.
+    pub fn update_phone_number(
+        &self,
+        phone_number_id: &str,
+        update: PhoneNumberUpdate,
+    ) -> Result<RegisteredPhoneNumber, EmulatorError> {
+        self.state.update_phone_number(phone_number_id, update)
+    }
+
+    /// Every registered number, without secrets.
+    pub fn phone_numbers(&self) -> Vec<RegisteredPhoneNumber> {
+        self.state.phone_numbers()
+    }
+
+    /// A customer writes: the webhook is built and queued, and delivered in the background.
+    pub async fn customer_writes(
+        &self,
+        message: CustomerMessage,
+    ) -> Result<InboundReceipt, EmulatorError> {
+        self.state.customer_writes(message)
+    }
+
+    /// Signs and delivers any body as is (batches, statuses, echoes, template updates).
+    pub async fn deliver_raw(
+        &self,
+        phone_number_id: &str,
+        body: serde_json::Value,
+    ) -> Result<DeliveryId, EmulatorError> {
+        self.state.deliver_json(phone_number_id, &body)
+    }
+
+    /// Every delivery so far with its attempts, oldest first.
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.state.deliveries()
+    }
+
+    /// One delivery, if it exists.
+    pub fn delivery(&self, id: DeliveryId) -> Option<DeliveryRecord> {
+        self.state.delivery(id)
+    }
+
+    /// Waits until the delivery got a 200; fails if it failed for good or `timeout` passed first.
+    pub async fn wait_delivered(
+        &self,
+        id: DeliveryId,
+        timeout: Duration,
+    ) -> Result<DeliveryRecord, EmulatorError> {
+        self.state.wait_delivered(id, timeout).await
+    }
+
+    /// Stops serving and delivering, and waits for both to end.
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        self.stop.send_replace(true);
+        if let Some(mut server) = self.server.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => tracing::error!(%error, "the emulator's server failed"),
+                Ok(Err(join_error)) => {
+                    tracing::error!(%join_error, "the emulator's server task failed")
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "open connections outlived the shutdown grace period; closing them"
+                    );
+                    server.abort();
+                }
+            }
+        }
+        if let Some(worker) = self.worker.take()
+            && let Err(join_error) = worker.await
+        {
+            tracing::error!(%join_error, "the delivery worker failed");
+        }
+    }
+
+    /// Resolves when the server task ends by itself, which it does only on failure.
+    async fn server_ended(&mut self) -> Result<(), EmulatorError> {
+        let Some(server) = self.server.as_mut() else {
+            return std::future::pending().await;
+        };
+        let result = server.await;
+        self.server = None;
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(EmulatorError::Serve(error)),
+            Err(join_error) => Err(EmulatorError::Serve(std::io::Error::other(join_error))),
+        }
+    }
+}
+
+impl Drop for RunningEmulator {
+    fn drop(&mut self) {
+        // Tells the tasks to stop even when the owner forgot to call `shutdown`.
+        self.stop.send_replace(true);
+    }
+}
+
+/// A wildcard listen address is reachable on loopback, so that is the URL callers get.
+fn base_url_of(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, local.port()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wildcard_address_gives_a_loopback_url() {
+        assert_eq!(
+            base_url_of(
+                "0.0.0.0:8080"
+                    .parse()
+                    .unwrap_or(SocketAddr::from(([0; 4], 0)))
+            ),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            base_url_of(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 9))),
+            "http://[::1]:9"
+        );
+        assert_eq!(
+            base_url_of(SocketAddr::from((Ipv4Addr::LOCALHOST, 1))),
+            "http://127.0.0.1:1"
+        );
+    }
+}

@@ -1,0 +1,330 @@
+//! The emulator's shared state: registered numbers and deliveries behind one lock, and the signals that
+//! wake the delivery worker and whoever waits on a delivery.
+//!
+//! One `std` mutex over everything keeps cross-area rules simple (a PATCH that sets a webhook URL
+//! releases that number's parked deliveries atomically). It is never held across an `.await`, and
+//! the work under it is map lookups and pushes, so it does not limit a benchmark.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::Url;
+use secrecy::SecretString;
+use tokio::sync::{Notify, watch};
+
+use crate::config::RetryPolicy;
+use crate::customers::{CustomerMessage, InboundReceipt};
+use crate::delivery::queue::{DeliveryQueue, NextDelivery};
+use crate::delivery::{DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
+use crate::error::{EmulatorError, InputError};
+use crate::payloads::{self, BusinessNumber, InboundMessage};
+use crate::phone_numbers::{
+    PhoneNumber, PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber,
+};
+
+/// Everything the emulator knows, guarded together.
+#[derive(Default)]
+pub(crate) struct World {
+    pub phone_numbers: BTreeMap<String, PhoneNumber>,
+    pub deliveries: DeliveryQueue,
+}
+
+impl World {
+    /// Whether any registered number has this access token, i.e. whether Meta would know the token.
+    pub fn knows_access_token(&self, token: &str) -> bool {
+        self.phone_numbers
+            .values()
+            .any(|n| n.has_access_token(token))
+    }
+}
+
+/// One attempt the worker is to make, with everything it needs copied out of the lock.
+pub(crate) struct DeliveryJob {
+    pub id: DeliveryId,
+    /// 1 for the first attempt.
+    pub attempt_number: u32,
+    pub url: Url,
+    pub app_secret: SecretString,
+    pub body: Bytes,
+}
+
+pub(crate) enum NextJob {
+    Ready(DeliveryJob),
+    At(Instant),
+    Idle,
+}
+
+/// Cheap to clone: every handler, the worker and [`crate::RunningEmulator`] share one.
+#[derive(Clone)]
+pub(crate) struct EmulatorState {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    world: Mutex<World>,
+    /// Wakes the delivery worker when a delivery may have become due.
+    worker_wakeup: Notify,
+    /// Bumped whenever a delivery record changes, so `wait_delivered` needs no polling.
+    delivery_changes: watch::Sender<u64>,
+    retry: RetryPolicy,
+}
+
+impl EmulatorState {
+    pub fn new(retry: RetryPolicy) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                world: Mutex::new(World::default()),
+                worker_wakeup: Notify::new(),
+                delivery_changes: watch::Sender::new(0),
+                retry,
+            }),
+        }
+    }
+
+    /// Locks the world; a panic elsewhere while it was held leaves data that is still consistent
+    /// enough for a test tool, so poisoning is ignored rather than spread.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.shared
+            .world
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn retry_policy(&self) -> &RetryPolicy {
+        &self.shared.retry
+    }
+
+    pub fn worker_wakeup(&self) -> &Notify {
+        &self.shared.worker_wakeup
+    }
+
+    fn deliveries_changed(&self) {
+        self.shared
+            .delivery_changes
+            .send_modify(|version| *version += 1);
+    }
+
+    pub fn register_phone_number(
+        &self,
+        registration: PhoneNumberRegistration,
+    ) -> Result<RegisteredPhoneNumber, EmulatorError> {
+        let number = PhoneNumber::parse(registration)?;
+        let mut world = self.world();
+        if world.phone_numbers.contains_key(&number.id) {
+            return Err(EmulatorError::PhoneNumberAlreadyRegistered(number.id));
+        }
+        let view = number.view();
+        world.phone_numbers.insert(number.id.clone(), number);
+        Ok(view)
+    }
+
+    /// Applies an update; setting a webhook URL releases the deliveries that were waiting for one.
+    pub fn update_phone_number(
+        &self,
+        phone_number_id: &str,
+        update: PhoneNumberUpdate,
+    ) -> Result<RegisteredPhoneNumber, EmulatorError> {
+        let mut world = self.world();
+        let number = world
+            .phone_numbers
+            .get_mut(phone_number_id)
+            .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
+        number.apply(update)?;
+        let view = number.view();
+        if view.webhook_url.is_some()
+            && world.deliveries.release(phone_number_id, Instant::now()) > 0
+        {
+            drop(world);
+            self.worker_wakeup().notify_one();
+            self.deliveries_changed();
+        }
+        Ok(view)
+    }
+
+    pub fn phone_number(&self, phone_number_id: &str) -> Option<RegisteredPhoneNumber> {
+        self.world()
+            .phone_numbers
+            .get(phone_number_id)
+            .map(PhoneNumber::view)
+    }
+
+    pub fn phone_numbers(&self) -> Vec<RegisteredPhoneNumber> {
+        self.world()
+            .phone_numbers
+            .values()
+            .map(PhoneNumber::view)
+            .collect()
+    }
+
+    /// Turns a customer's message into a Meta-shaped webhook and queues its delivery.
+    pub fn customer_writes(
+        &self,
+        message: CustomerMessage,
+    ) -> Result<InboundReceipt, EmulatorError> {
+        message.check()?;
+        let wamid = payloads::new_inbound_wamid(&message.from);
+        let timestamp = message.timestamp.unwrap_or_else(payloads::unix_now);
+        let profile_name = message
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("+{}", message.from));
+        let inbound = InboundMessage {
+            wamid: &wamid,
+            from: &message.from,
+            timestamp,
+            message_type: &message.message_type,
+            content: &message.content,
+            context: message.context.as_ref(),
+            referral: message.referral.as_ref(),
+        };
+        let mut world = self.world();
+        let number = world
+            .phone_numbers
+            .get(&message.phone_number_id)
+            .ok_or_else(|| EmulatorError::UnknownPhoneNumber(message.phone_number_id.clone()))?;
+        let business = BusinessNumber {
+            waba_id: &number.waba_id,
+            phone_number_id: &number.id,
+            display_phone_number: &number.display_phone_number,
+        };
+        let webhook = payloads::inbound_message_webhook(&business, &profile_name, &inbound);
+        let body = serialize(&webhook)?;
+        let delivery_id = self.enqueue_locked(&mut world, &message.phone_number_id, body)?;
+        drop(world);
+        self.after_enqueue();
+        Ok(InboundReceipt { wamid, delivery_id })
+    }
+
+    /// Queues any JSON body for signed delivery to the number's webhook, serialized once.
+    pub fn deliver_json(
+        &self,
+        phone_number_id: &str,
+        body: &serde_json::Value,
+    ) -> Result<DeliveryId, EmulatorError> {
+        self.deliver_bytes(phone_number_id, serialize(body)?)
+    }
+
+    /// Queues body bytes exactly as given (the admin API passes the caller's JSON text through).
+    pub fn deliver_bytes(
+        &self,
+        phone_number_id: &str,
+        body: Bytes,
+    ) -> Result<DeliveryId, EmulatorError> {
+        let mut world = self.world();
+        let id = self.enqueue_locked(&mut world, phone_number_id, body)?;
+        drop(world);
+        self.after_enqueue();
+        Ok(id)
+    }
+
+    fn enqueue_locked(
+        &self,
+        world: &mut World,
+        phone_number_id: &str,
+        body: Bytes,
+    ) -> Result<DeliveryId, EmulatorError> {
+        let has_url = world
+            .phone_numbers
+            .get(phone_number_id)
+            .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?
+            .webhook_url
+            .is_some();
+        Ok(world
+            .deliveries
+            .push(phone_number_id, body, has_url, Instant::now()))
+    }
+
+    fn after_enqueue(&self) {
+        self.worker_wakeup().notify_one();
+        self.deliveries_changed();
+    }
+
+    /// The next attempt to make; a due delivery whose number lost its webhook URL is parked instead.
+    pub fn next_job(&self, now: Instant) -> NextJob {
+        let mut world = self.world();
+        loop {
+            let id = match world.deliveries.next(now) {
+                NextDelivery::Due(id) => id,
+                NextDelivery::At(when) => return NextJob::At(when),
+                NextDelivery::Idle => return NextJob::Idle,
+            };
+            let Some(record) = world.deliveries.get(id) else {
+                continue;
+            };
+            let target = world
+                .phone_numbers
+                .get(&record.phone_number_id)
+                .and_then(|n| Some((n.webhook_url.clone()?, n.app_secret.clone())));
+            match target {
+                Some((url, app_secret)) => {
+                    return NextJob::Ready(DeliveryJob {
+                        id,
+                        attempt_number: u32::try_from(record.attempts.len() + 1)
+                            .unwrap_or(u32::MAX),
+                        url,
+                        app_secret,
+                        body: record.body.clone(),
+                    });
+                }
+                None => world.deliveries.park(id),
+            }
+        }
+    }
+
+    pub fn record_attempt(&self, id: DeliveryId, attempt: DeliveryAttempt) {
+        let mut world = self.world();
+        world
+            .deliveries
+            .record_attempt(id, attempt, &self.shared.retry, Instant::now());
+        drop(world);
+        self.worker_wakeup().notify_one();
+        self.deliveries_changed();
+    }
+
+    pub fn delivery(&self, id: DeliveryId) -> Option<DeliveryRecord> {
+        self.world().deliveries.get(id).cloned()
+    }
+
+    pub fn deliveries(&self) -> Vec<DeliveryRecord> {
+        self.world().deliveries.all().to_vec()
+    }
+
+    /// Waits until the delivery got a 200, failed for good, or `timeout` passed.
+    pub async fn wait_delivered(
+        &self,
+        id: DeliveryId,
+        timeout: Duration,
+    ) -> Result<DeliveryRecord, EmulatorError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        // Subscribing before the first look means no change between the look and the wait is missed.
+        let mut changes = self.shared.delivery_changes.subscribe();
+        loop {
+            let record = self
+                .delivery(id)
+                .ok_or(EmulatorError::UnknownDelivery(id))?;
+            match record.status {
+                DeliveryStatus::Delivered => return Ok(record),
+                DeliveryStatus::Failed => {
+                    return Err(EmulatorError::DeliveryFailed(Box::new(record)));
+                }
+                DeliveryStatus::Pending | DeliveryStatus::AwaitingWebhookUrl => {}
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                // The sender lives in `shared`, which `self` keeps alive, so `changed` cannot fail.
+                Ok(_) => {}
+                Err(_) => {
+                    let latest = self.delivery(id).unwrap_or(record);
+                    return Err(EmulatorError::WaitTimedOut(Box::new(latest)));
+                }
+            }
+        }
+    }
+}
+
+fn serialize(body: &serde_json::Value) -> Result<Bytes, EmulatorError> {
+    serde_json::to_vec(body)
+        .map(Bytes::from)
+        .map_err(|e| InputError::new("body", format!("cannot be serialized: {e}")).into())
+}

@@ -1,0 +1,196 @@
+//! What every test needs: an emulator on port 0, a registered number, and a webhook receiver whose
+//! answers a test can script.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use bytes::Bytes;
+use emulator::{EmulatorConfig, PhoneNumberRegistration, RetryPolicy, RunningEmulator};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub const PHONE_NUMBER_ID: &str = "106540352242922";
+pub const WABA_ID: &str = "102290129340398";
+pub const DISPLAY_PHONE_NUMBER: &str = "15550783881";
+pub const ACCESS_TOKEN: &str = "EAAJBtest-token";
+pub const APP_SECRET: &str = "test-app-secret";
+pub const CUSTOMER: &str = "16505551234";
+
+/// Long enough for a loaded 2-core machine, short enough that a broken test fails quickly.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub async fn spawn_emulator() -> anyhow::Result<RunningEmulator> {
+    spawn_emulator_with(RetryPolicy::fast()).await
+}
+
+pub async fn spawn_emulator_with(delivery: RetryPolicy) -> anyhow::Result<RunningEmulator> {
+    let config = EmulatorConfig {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        delivery,
+    };
+    Ok(emulator::start(config).await?)
+}
+
+/// The numbers of Meta's example webhook, so delivered bodies can be compared with it.
+pub fn registration(webhook_url: Option<String>) -> PhoneNumberRegistration {
+    PhoneNumberRegistration {
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        waba_id: WABA_ID.into(),
+        display_phone_number: DISPLAY_PHONE_NUMBER.into(),
+        verified_name: "Acme Support".into(),
+        access_token: ACCESS_TOKEN.into(),
+        app_secret: APP_SECRET.into(),
+        webhook_url,
+        ..Default::default()
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap_or_default()
+}
+
+/// How the receiver answers one request.
+#[derive(Debug, Clone, Copy)]
+pub enum Answer {
+    Status(u16),
+    /// Waits this long before answering 200, to make the emulator time out.
+    Stall(Duration),
+}
+
+/// One POST the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    script: Mutex<VecDeque<Answer>>,
+    received: Mutex<Vec<Received>>,
+    arrived: Notify,
+}
+
+/// A webhook endpoint like wagate's: records every POST, answers as scripted, then 200.
+pub struct Receiver {
+    pub url: String,
+    state: Arc<ReceiverState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start(script: impl IntoIterator<Item = Answer>) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        Ok(Self::start_on(listener, script))
+    }
+
+    pub fn start_on(listener: TcpListener, script: impl IntoIterator<Item = Answer>) -> Self {
+        let state = Arc::new(ReceiverState {
+            script: Mutex::new(script.into_iter().collect()),
+            ..Default::default()
+        });
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let app = Router::new()
+            .route("/webhook", post(receive))
+            .with_state(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            url: format!("http://127.0.0.1:{port}/webhook"),
+            state,
+            task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state
+            .received
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Waits until at least `count` POSTs have arrived.
+    pub async fn wait_for(&self, count: usize) -> anyhow::Result<Vec<Received>> {
+        let waiting = async {
+            loop {
+                let arrived = self.state.arrived.notified();
+                let received = self.received();
+                if received.len() >= count {
+                    return received;
+                }
+                arrived.await;
+            }
+        };
+        tokio::time::timeout(WAIT, waiting).await.with_context(|| {
+            format!(
+                "fewer than {count} webhooks arrived; got {}",
+                self.received().len()
+            )
+        })
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn receive(
+    State(state): State<Arc<ReceiverState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let answer = state
+        .script
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop_front()
+        .unwrap_or(Answer::Status(200));
+    state
+        .received
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Received { headers, body });
+    state.arrived.notify_waiters();
+    match answer {
+        Answer::Status(code) => {
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+        Answer::Stall(duration) => {
+            tokio::time::sleep(duration).await;
+            StatusCode::OK
+        }
+    }
+}
+
+/// A port nothing listens on right now (bound, read, released).
+pub fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Meta's example text webhook, from `fixtures/`.
+pub fn example_text_webhook() -> anyhow::Result<serde_json::Value> {
+    let text = include_str!("fixtures/webhook_message_text.json");
+    Ok(serde_json::from_str(text)?)
+}
+
+pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> anyhow::Result<&'a str> {
+    match headers.get(name) {
+        Some(value) => Ok(value.to_str()?),
+        None => bail!("the {name} header is missing"),
+    }
+}

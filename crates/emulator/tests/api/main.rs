@@ -1,0 +1,8 @@
+//! The emulator's behaviour through real HTTP: one test binary, each test with its own emulator on
+//! port 0 and, where webhooks are involved, its own receiver.
+
+mod admin;
+mod graph;
+mod helpers;
+mod lifecycle;
+mod webhooks;

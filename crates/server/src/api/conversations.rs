@@ -1,0 +1,129 @@
+//! `/api/v1/conversations` and `/api/v1/unread-count`: the inbox list, one conversation, and
+//! marking it read (which also sends Meta a read receipt for the customer's last message).
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::TenantAuth;
+use super::error::ApiError;
+use super::extract::ApiQuery;
+use super::page_limit;
+use crate::app::state::AppState;
+use crate::clock::now_ms;
+use crate::jobs::read_receipt;
+use crate::realtime::{Event, kind};
+use crate::store::conversations::ConversationQuery;
+use crate::views;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/conversations", get(list))
+        .route("/conversations/{id}", get(show))
+        .route("/conversations/{id}/read", post(mark_read))
+        .route("/unread-count", get(unread_count))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    unread_only: Option<bool>,
+    limit: Option<i64>,
+    /// A conversation id: list those with older activity (the previous page's `next_before`).
+    before: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let before = match query.before.as_deref().filter(|b| !b.is_empty()) {
+        Some(id) => {
+            let anchor = state
+                .store
+                .conversation(&auth.tenant_id, id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::validation(
+                        "before",
+                        "must be the id of a conversation (the next_before of a previous page)",
+                    )
+                })?;
+            Some((
+                anchor.last_message_at.unwrap_or(anchor.created_at),
+                anchor.id,
+            ))
+        }
+        None => None,
+    };
+    let rows = state
+        .store
+        .conversations(
+            &auth.tenant_id,
+            &ConversationQuery {
+                unread_only: query.unread_only.unwrap_or(false),
+                before,
+                limit,
+            },
+        )
+        .await?;
+    let next_before = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let data: Vec<Value> = rows.iter().map(views::conversation).collect();
+    Ok(Json(json!({ "data": data, "next_before": next_before })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = state
+        .store
+        .conversation(&auth.tenant_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    Ok(Json(views::conversation(&row)))
+}
+
+#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id, conversation_id = %id))]
+async fn mark_read(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = state
+        .store
+        .mark_conversation_read(&auth.tenant_id, &id, now_ms())
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    if let Some(wamid) = &row.last_inbound_wamid {
+        read_receipt::enqueue(&state, &row.tenant_id, &row.connection_id, wamid).await?;
+    }
+    let unread = state.store.unread_total(&auth.tenant_id).await?;
+    let data = views::conversation(&row);
+    state.events.publish(Event {
+        tenant_id: auth.tenant_id.clone(),
+        kind: kind::CONVERSATION_UPDATED,
+        data: data.clone(),
+    });
+    state.events.publish(Event {
+        tenant_id: auth.tenant_id,
+        kind: kind::UNREAD_CHANGED,
+        data: json!({ "unread": unread }),
+    });
+    Ok(Json(data))
+}
+
+async fn unread_count(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+) -> Result<Json<Value>, ApiError> {
+    let unread = state.store.unread_total(&auth.tenant_id).await?;
+    Ok(Json(json!({ "unread": unread })))
+}

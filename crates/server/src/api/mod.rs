@@ -1,0 +1,52 @@
+//! The REST API under `/api/v1`: thin handlers that parse, call the modules that hold the rules,
+//! and render the contract's JSON.
+
+pub mod auth;
+pub mod connections;
+pub mod conversations;
+pub mod error;
+pub mod extract;
+pub mod inbox;
+pub mod messages;
+pub mod ops;
+pub mod templates;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+use crate::app::state::AppState;
+
+/// Largest JSON body the API takes (media uploads have their own route and limit).
+pub const MAX_API_BODY: usize = 1024 * 1024;
+
+/// Default and largest page sizes of list endpoints.
+pub const DEFAULT_PAGE: i64 = 50;
+pub const MAX_PAGE: i64 = 200;
+
+pub fn router() -> Router<AppState> {
+    let v1 = Router::new()
+        .merge(connections::router())
+        .merge(messages::router())
+        .merge(conversations::router())
+        .merge(inbox::router())
+        .merge(templates::router())
+        .route(
+            "/events",
+            axum::routing::get(crate::realtime::socket::upgrade),
+        )
+        .fallback(|| async { error::ApiError::NotFound("endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_API_BODY));
+    Router::new().nest("/api/v1", v1).merge(ops::router())
+}
+
+/// A page size from the query: default when absent, 422 when out of range.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, error::ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(error::ApiError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        )),
+    }
+}

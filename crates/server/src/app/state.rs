@@ -1,0 +1,38 @@
+//! What every request handler and background task shares: settings, store, vault, Graph client,
+//! the ingest queue and the event bus.
+
+use std::sync::Arc;
+
+use cloudapi::GraphClient;
+use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::inbound::ingest::Ingest;
+use crate::realtime::EventBus;
+use crate::store::Store;
+use crate::vault::Vault;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub graph: GraphClient,
+    pub ingest: Ingest,
+    pub events: EventBus,
+    /// Woken after each inbox commit so the processor starts at once instead of polling.
+    pub inbox_wakeup: Arc<Notify>,
+    /// Woken when a job is enqueued for now.
+    pub jobs_wakeup: Arc<Notify>,
+    /// Base of generated webhook URLs (known only after the listener is bound).
+    pub public_url: Arc<str>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// The URL Meta should call for a connection.
+    pub fn webhook_url(&self, connection_key: &str) -> String {
+        format!("{}/webhooks/whatsapp/{connection_key}", self.public_url)
+    }
+}

@@ -1,0 +1,244 @@
+//! The inbox processor: takes stored webhook bodies in arrival order and applies them.
+//!
+//! A batch of rows is applied in one transaction. If any row fails, the batch is rolled back and
+//! each row is applied on its own, so one bad row delays only itself: it is retried with backoff
+//! and, if it keeps failing, parked with its error. Rows are never dropped, and a restart resumes
+//! at the first row not marked done.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::apply::{ApplyError, Change, ConnectionCache, apply_row};
+use crate::clock::now_ms;
+use crate::realtime::{Event, EventBus, kind};
+use crate::store::inbox::InboxRow;
+use crate::store::{Store, StoreError};
+use crate::views;
+
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessorConfig {
+    /// Rows applied per transaction.
+    pub batch_size: i64,
+    /// Failed attempts before a row is parked.
+    pub max_attempts: i64,
+    /// How often to look for due retries when nothing wakes the processor.
+    pub idle_poll: Duration,
+    /// Backoff after the first failure; doubles each time up to `max_backoff`.
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            max_attempts: 10,
+            idle_poll: Duration::from_secs(1),
+            first_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(600),
+        }
+    }
+}
+
+pub struct Processor {
+    store: Store,
+    events: EventBus,
+    wakeup: Arc<Notify>,
+    config: ProcessorConfig,
+}
+
+impl Processor {
+    pub fn new(
+        store: Store,
+        events: EventBus,
+        wakeup: Arc<Notify>,
+        config: ProcessorConfig,
+    ) -> Self {
+        Self {
+            store,
+            events,
+            wakeup,
+            config,
+        }
+    }
+
+    /// Runs until `shutdown`; the batch in hand is finished first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut failures_in_a_row = 0u32;
+        loop {
+            if shutdown.is_cancelled() {
+                return;
+            }
+            match self.process_batch().await {
+                Ok(0) => {
+                    failures_in_a_row = 0;
+                    tokio::select! {
+                        () = self.wakeup.notified() => {}
+                        () = tokio::time::sleep(self.config.idle_poll) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+                Ok(_) => failures_in_a_row = 0,
+                Err(error) => {
+                    failures_in_a_row = failures_in_a_row.saturating_add(1);
+                    let pause = Duration::from_millis(100 * 2u64.pow(failures_in_a_row.min(6)));
+                    tracing::warn!(error = %error, pause_ms = pause.as_millis() as u64, "inbox processing paused");
+                    tokio::select! {
+                        () = tokio::time::sleep(pause) => {}
+                        () = shutdown.cancelled() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies one batch of due rows; returns how many rows were handled.
+    pub async fn process_batch(&self) -> Result<usize, StoreError> {
+        let now = now_ms();
+        let mut tx = self.store.begin().await?;
+        let rows = self
+            .store
+            .claim_inbox_rows(&mut tx, self.config.batch_size, now)
+            .await?;
+        if rows.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let mut cache = ConnectionCache::default();
+        let mut changes = Vec::new();
+        let mut failed = false;
+        for row in &rows {
+            match apply_row(&self.store, &mut tx, &mut cache, row, now).await {
+                Ok(mut applied) => changes.append(&mut applied),
+                Err(error) => {
+                    tracing::debug!(inbox_id = row.id, error = %error, "row failed inside a batch; applying the batch row by row");
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        if !failed {
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            self.store.mark_inbox_done(&mut tx, &ids, now).await?;
+            tx.commit().await?;
+            metrics::counter!("wagate_inbox_rows_applied_total").increment(rows.len() as u64);
+            self.publish(changes).await;
+            return Ok(rows.len());
+        }
+        tx.rollback().await?;
+        for row in &rows {
+            self.process_alone(row).await?;
+        }
+        Ok(rows.len())
+    }
+
+    async fn process_alone(&self, row: &InboxRow) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.store.begin().await?;
+        let mut cache = ConnectionCache::default();
+        match apply_row(&self.store, &mut tx, &mut cache, row, now).await {
+            Ok(changes) => {
+                self.store.mark_inbox_done(&mut tx, &[row.id], now).await?;
+                tx.commit().await?;
+                metrics::counter!("wagate_inbox_rows_applied_total").increment(1);
+                self.publish(changes).await;
+                Ok(())
+            }
+            Err(ApplyError::Store(error)) if error.is_unavailable() => {
+                // The database itself is away: not this row's fault, so it keeps its attempts.
+                Err(error)
+            }
+            Err(error) => {
+                tx.rollback().await?;
+                let attempts = row.attempts + 1;
+                let park = error.is_permanent() || attempts >= self.config.max_attempts;
+                let next = now + self.backoff_ms(attempts);
+                self.store
+                    .record_inbox_failure(row.id, attempts, next, &error.to_string(), park)
+                    .await?;
+                if park {
+                    metrics::counter!("wagate_inbox_rows_parked_total").increment(1);
+                    tracing::error!(inbox_id = row.id, attempts, error = %error, "inbox row parked; it is kept and can be retried through the API");
+                } else {
+                    metrics::counter!("wagate_inbox_rows_retried_total").increment(1);
+                    tracing::warn!(inbox_id = row.id, attempts, error = %error, "inbox row failed; will retry");
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn backoff_ms(&self, attempts: i64) -> i64 {
+        let first = self.config.first_backoff.as_millis() as i64;
+        let max = self.config.max_backoff.as_millis() as i64;
+        let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+        first.saturating_mul(1i64 << exponent).min(max)
+    }
+
+    /// Announces committed changes. Conversations and unread totals are read once per batch.
+    async fn publish(&self, changes: Vec<Change>) {
+        if !self.events.has_subscribers() {
+            return;
+        }
+        let mut conversations = BTreeMap::new();
+        let mut unread_tenants = HashSet::new();
+        for change in changes {
+            match change {
+                Change::MessageCreated(row) => self.events.publish(Event {
+                    tenant_id: row.tenant_id.clone(),
+                    kind: kind::MESSAGE_CREATED,
+                    data: views::message(&row),
+                }),
+                Change::StatusChanged { change, wamid, error } => self.events.publish(Event {
+                    tenant_id: change.tenant_id.clone(),
+                    kind: kind::MESSAGE_STATUS,
+                    data: json!({
+                        "id": change.message_id,
+                        "conversation_id": change.conversation_id,
+                        "wamid": wamid,
+                        "status": change.status,
+                        "error": error.map(|e| json!({"code": e.code, "title": e.title, "message": e.message})),
+                    }),
+                }),
+                Change::ConversationTouched {
+                    tenant_id,
+                    conversation_id,
+                    unread_changed,
+                } => {
+                    if unread_changed {
+                        unread_tenants.insert(tenant_id.clone());
+                    }
+                    conversations.insert(conversation_id, tenant_id);
+                }
+                Change::TemplateUpdated(row) => self.events.publish(Event {
+                    tenant_id: row.tenant_id.clone(),
+                    kind: kind::TEMPLATE_UPDATED,
+                    data: views::template(&row),
+                }),
+            }
+        }
+        for (conversation_id, tenant_id) in conversations {
+            if let Ok(Some(row)) = self.store.conversation(&tenant_id, &conversation_id).await {
+                self.events.publish(Event {
+                    tenant_id,
+                    kind: kind::CONVERSATION_UPDATED,
+                    data: views::conversation(&row),
+                });
+            }
+        }
+        for tenant_id in unread_tenants {
+            if let Ok(unread) = self.store.unread_total(&tenant_id).await {
+                self.events.publish(Event {
+                    tenant_id,
+                    kind: kind::UNREAD_CHANGED,
+                    data: json!({ "unread": unread }),
+                });
+            }
+        }
+    }
+}

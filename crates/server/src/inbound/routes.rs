@@ -1,0 +1,271 @@
+//! The public webhook endpoints Meta calls: verification (GET) and events (POST), per connection
+//! and for a platform-owned app.
+//!
+//! A POST is checked in this order, and nothing is stored unless every check passes: body size
+//! (413), connection key (404), signature over the raw bytes (401). The 200 goes out only after the
+//! body is durably in the inbox; if it cannot be stored the answer is 503 so that Meta retries.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http_body_util::{BodyExt, Limited};
+use secrecy::{ExposeSecret, SecretString};
+use subtle::ConstantTimeEq;
+
+use crate::app::state::AppState;
+use crate::clock::now_ms;
+use crate::store::inbox::InboxAppend;
+use crate::vault::SecretSlot;
+
+/// Meta batches at most 1000 updates per POST; 3 MiB holds that with room to spare.
+pub const MAX_WEBHOOK_BODY: usize = 3 * 1024 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/webhooks/whatsapp",
+            get(verify_platform).post(receive_platform),
+        )
+        .route(
+            "/webhooks/whatsapp/{connection_key}",
+            get(verify_connection).post(receive_connection),
+        )
+        // The limit is enforced below with a 413 of our own, before any byte is kept.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Why a webhook was refused; each maps to the status Meta sees.
+#[derive(Debug)]
+enum Refusal {
+    TooLarge,
+    UnknownKey,
+    BadSignature(cloudapi::signature::SignatureError),
+    Unavailable,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let (status, code, message, outcome) = match self {
+            Self::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("webhook bodies are limited to {MAX_WEBHOOK_BODY} bytes"),
+                "too_large",
+            ),
+            Self::UnknownKey => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no connection has this webhook URL".to_owned(),
+                "unknown_key",
+            ),
+            Self::BadSignature(reason) => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_signature",
+                reason.to_string(),
+                "bad_signature",
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the webhook could not be stored; retry later".to_owned(),
+                "unavailable",
+            ),
+        };
+        metrics::counter!("wagate_webhooks_refused_total", "reason" => outcome).increment(1);
+        let body = serde_json::json!({"error": {"code": code, "message": message, "details": {}}});
+        let mut response = (status, axum::Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
+    }
+}
+
+#[tracing::instrument(skip_all, fields(connection_key = %short(&connection_key)))]
+async fn receive_connection(
+    State(state): State<AppState>,
+    Path(connection_key): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, Refusal> {
+    check_declared_length(&headers)?;
+    if !plausible_key(&connection_key) {
+        return Err(Refusal::UnknownKey);
+    }
+    let connection = match state.store.connection_by_key(&connection_key).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return Err(Refusal::UnknownKey),
+        Err(error) => {
+            tracing::warn!(error = %error, "connection lookup failed; answering 503");
+            return Err(Refusal::Unavailable);
+        }
+    };
+    let body = read_limited(body).await?;
+    let secret = connection
+        .app_secret
+        .as_deref()
+        .and_then(|sealed| {
+            state
+                .vault
+                .open(SecretSlot::new("connections", "app_secret", &connection.id), sealed)
+                .map_err(|e| tracing::error!(connection_id = %connection.id, error = %e, "app secret cannot be opened"))
+                .ok()
+        })
+        .ok_or(Refusal::UnknownKey)?;
+    check_signature(&secret, &body, &headers)?;
+    store(&state, Some(connection.id), body).await
+}
+
+#[tracing::instrument(skip_all)]
+async fn receive_platform(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, Refusal> {
+    check_declared_length(&headers)?;
+    let Some(secret) = state.settings.meta_app_secret.clone() else {
+        return Err(Refusal::UnknownKey);
+    };
+    let body = read_limited(body).await?;
+    check_signature(&secret, &body, &headers)?;
+    store(&state, None, body).await
+}
+
+async fn store(
+    state: &AppState,
+    connection_id: Option<String>,
+    body: Bytes,
+) -> Result<StatusCode, Refusal> {
+    let item = InboxAppend {
+        connection_id,
+        body,
+        received_at: now_ms(),
+    };
+    match state.ingest.append(item).await {
+        Ok(()) => {
+            metrics::counter!("wagate_webhooks_accepted_total").increment(1);
+            Ok(StatusCode::OK)
+        }
+        Err(error) => {
+            tracing::warn!(error = %error, "webhook not stored; answering 503");
+            Err(Refusal::Unavailable)
+        }
+    }
+}
+
+fn check_declared_length(headers: &HeaderMap) -> Result<(), Refusal> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > MAX_WEBHOOK_BODY as u64 => Err(Refusal::TooLarge),
+        _ => Ok(()),
+    }
+}
+
+async fn read_limited(body: Body) -> Result<Bytes, Refusal> {
+    match Limited::new(body, MAX_WEBHOOK_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Refusal::TooLarge),
+        // The client went away mid-body; nothing was stored and Meta will retry.
+        Err(_) => Err(Refusal::Unavailable),
+    }
+}
+
+fn check_signature(secret: &SecretString, body: &[u8], headers: &HeaderMap) -> Result<(), Refusal> {
+    let header = headers
+        .get(cloudapi::signature::SIGNATURE_HEADER)
+        .map(|v| v.as_bytes());
+    cloudapi::signature::verify(secret.expose_secret().as_bytes(), body, header)
+        .map_err(Refusal::BadSignature)
+}
+
+/// Keys are 43 base64url characters; anything else cannot be one and costs no lookup.
+fn plausible_key(key: &str) -> bool {
+    (20..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Enough of a key to tell requests apart in logs without writing the URL down.
+fn short(key: &str) -> &str {
+    key.get(..6).unwrap_or("")
+}
+
+async fn verify_connection(
+    State(state): State<AppState>,
+    Path(connection_key): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if !plausible_key(&connection_key) {
+        return forbidden();
+    }
+    let connection = match state.store.connection_by_key(&connection_key).await {
+        Ok(Some(connection)) => connection,
+        Ok(None) => return forbidden(),
+        Err(_) => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    };
+    let expected = connection.verify_token.as_deref().and_then(|sealed| {
+        state
+            .vault
+            .open(
+                SecretSlot::new("connections", "verify_token", &connection.id),
+                sealed,
+            )
+            .ok()
+    });
+    answer_challenge(expected.as_ref(), &query)
+}
+
+async fn verify_platform(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    answer_challenge(state.settings.meta_verify_token.as_ref(), &query)
+}
+
+fn answer_challenge(expected: Option<&SecretString>, query: &HashMap<String, String>) -> Response {
+    let (Some(expected), Some(mode), Some(token), Some(challenge)) = (
+        expected,
+        query.get("hub.mode"),
+        query.get("hub.verify_token"),
+        query.get("hub.challenge"),
+    ) else {
+        return forbidden();
+    };
+    let matches: bool = expected
+        .expose_secret()
+        .as_bytes()
+        .ct_eq(token.as_bytes())
+        .into();
+    if mode != "subscribe" || !matches {
+        return forbidden();
+    }
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        challenge.clone(),
+    )
+        .into_response()
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "verification failed: hub.mode must be subscribe and hub.verify_token must match",
+    )
+        .into_response()
+}

@@ -1,0 +1,168 @@
+//! The background job runner: claims due jobs from the job table with a lease and runs each with
+//! the handler for its kind. Success completes the job; a retryable failure puts it back with
+//! exponential backoff and jitter; a permanent one (or the last attempt) retires it as dead with
+//! its error. Inbound and the API only enqueue; they never run jobs themselves.
+
+pub mod read_receipt;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::state::AppState;
+use crate::clock::now_ms;
+use crate::store::jobs::Job;
+
+/// How a job ended.
+#[derive(Debug, thiserror::Error)]
+pub enum JobFailure {
+    /// Worth trying again later.
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed; retire it.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RunnerConfig {
+    /// Jobs running at once in this process.
+    pub concurrency: usize,
+    /// How long a claim lasts; a worker that dies lets it lapse and another takes the job.
+    pub lease: Duration,
+    pub idle_poll: Duration,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            lease: Duration::from_secs(120),
+            idle_poll: Duration::from_millis(500),
+            first_backoff: Duration::from_secs(2),
+            max_backoff: Duration::from_secs(300),
+        }
+    }
+}
+
+pub async fn run(state: AppState, config: RunnerConfig, shutdown: CancellationToken) {
+    let worker = format!("worker-{}", crate::ids::random_token(6));
+    let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    loop {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        let free = slots.available_permits() as i64;
+        let claimed = if free == 0 {
+            Ok(Vec::new())
+        } else {
+            state
+                .store
+                .claim_due_jobs(&worker, free, config.lease.as_millis() as i64, now_ms())
+                .await
+        };
+        match claimed {
+            Ok(jobs) if !jobs.is_empty() => {
+                for job in jobs {
+                    let Ok(permit) = Arc::clone(&slots).acquire_owned().await else {
+                        return;
+                    };
+                    let state = state.clone();
+                    let worker = worker.clone();
+                    tokio::spawn(async move {
+                        run_one(&state, &worker, job, config).await;
+                        drop(permit);
+                    });
+                }
+            }
+            Ok(_) => {
+                tokio::select! {
+                    () = state.jobs_wakeup.notified() => {}
+                    () = tokio::time::sleep(config.idle_poll) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "claiming jobs failed; pausing");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    () = shutdown.cancelled() => break,
+                }
+            }
+        }
+    }
+    // Let running jobs finish (their leases cover a crash, but a clean stop should not lean on that).
+    let _ = tokio::time::timeout(
+        Duration::from_secs(10),
+        slots.acquire_many(config.concurrency.max(1) as u32),
+    )
+    .await;
+}
+
+#[tracing::instrument(skip_all, fields(job_id = %job.id, kind = %job.kind, attempt = job.attempts))]
+async fn run_one(state: &AppState, worker: &str, job: Job, config: RunnerConfig) {
+    let outcome = match job.kind.as_str() {
+        read_receipt::KIND => read_receipt::run(state, &job).await,
+        other => Err(JobFailure::Permanent(format!(
+            "no handler for job kind {other}"
+        ))),
+    };
+    let now = now_ms();
+    let result = match outcome {
+        Ok(()) => {
+            metrics::counter!("wagate_jobs_completed_total", "kind" => job.kind.clone())
+                .increment(1);
+            state.store.complete_job(&job.id, worker, now).await
+        }
+        Err(JobFailure::Retry(error)) if job.attempts < job.max_attempts => {
+            let delay = backoff_with_jitter(job.attempts, config);
+            tracing::warn!(error = %error, retry_in_ms = delay, "job failed; will retry");
+            state
+                .store
+                .reschedule_job(&job.id, worker, &error, Some(now + delay), now)
+                .await
+        }
+        Err(failure) => {
+            tracing::error!(error = %failure, "job failed for good");
+            metrics::counter!("wagate_jobs_dead_total", "kind" => job.kind.clone()).increment(1);
+            state
+                .store
+                .reschedule_job(&job.id, worker, &failure.to_string(), None, now)
+                .await
+        }
+    };
+    if let Err(error) = result {
+        // The lease will lapse and the job will be claimed again: at least once, never lost.
+        tracing::warn!(error = %error, "could not record the job's outcome");
+    }
+}
+
+/// Exponential backoff with full jitter, so many failed jobs do not all come back at once.
+fn backoff_with_jitter(attempts: i64, config: RunnerConfig) -> i64 {
+    let first = config.first_backoff.as_millis() as i64;
+    let max = config.max_backoff.as_millis() as i64;
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let ceiling = first.saturating_mul(1i64 << exponent).min(max).max(1);
+    rand::rng().random_range(ceiling / 2..=ceiling)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_under_its_cap() {
+        let config = RunnerConfig::default();
+        for attempts in 1..30 {
+            let delay = backoff_with_jitter(attempts, config);
+            assert!(delay <= config.max_backoff.as_millis() as i64);
+            assert!(delay >= 1000);
+        }
+        assert!(backoff_with_jitter(1, config) <= 2000);
+    }
+}

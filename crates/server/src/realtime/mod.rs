@@ -1,0 +1,61 @@
+//! The tenant event bus: what changed (a message arrived, a status moved, unread counts changed),
+//! published after the change is committed and fanned out to the tenant's WebSockets.
+//!
+//! In one process this is a broadcast channel; several processes will share it through Redis.
+
+pub mod socket;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// One event as the WebSocket sends it: `{"type": ..., "data": {...}}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    /// Only this tenant's sockets receive it.
+    #[serde(skip)]
+    pub tenant_id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub data: Value,
+}
+
+pub mod kind {
+    pub const MESSAGE_CREATED: &str = "message.created";
+    pub const MESSAGE_STATUS: &str = "message.status";
+    pub const CONVERSATION_UPDATED: &str = "conversation.updated";
+    pub const UNREAD_CHANGED: &str = "unread.changed";
+    pub const CONNECTION_UPDATED: &str = "connection.updated";
+    pub const TEMPLATE_UPDATED: &str = "template.updated";
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    sender: broadcast::Sender<Arc<Event>>,
+}
+
+impl EventBus {
+    /// `capacity` events are buffered per subscriber; one that falls further behind is told so
+    /// and skips ahead rather than holding memory for everyone.
+    pub fn new(capacity: usize) -> Self {
+        let (sender, _) = broadcast::channel(capacity.max(16));
+        Self { sender }
+    }
+
+    pub fn publish(&self, event: Event) {
+        metrics::counter!("wagate_events_published_total", "type" => event.kind).increment(1);
+        // No subscriber is not an error: events are for whoever is listening now.
+        let _ = self.sender.send(Arc::new(event));
+    }
+
+    /// Whether anyone listens; work done only to build events can be skipped when nobody does.
+    pub fn has_subscribers(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.sender.subscribe()
+    }
+}
