@@ -1,22 +1,26 @@
-//! The admin API under `/admin`: register numbers, make customers write, push raw webhooks and watch
-//! deliveries over HTTP, for the demo and for tests in other processes.
+//! The admin API under `/admin`: register numbers, make customers write, push raw webhooks and
+//! statuses, watch deliveries, sends, read receipts and Graph calls, and switch faults on and off,
+//! over HTTP, for the demo and for tests in other processes.
 //!
 //! It has no authentication on purpose: it is a test tool. Never expose an emulator to the internet.
 
 use axum::Router;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
+use crate::calls::{CallRecord, GraphEndpoint};
 use crate::customers::{CustomerMessage, InboundReceipt};
 use crate::delivery::{DeliveryId, DeliveryRecord, DeliveryStatus};
 use crate::error::{EmulatorError, InputError};
+use crate::faults::{ActiveFault, FaultId, FaultSpec};
+use crate::messaging::{MessageStatus, ReadReceipt, SentMessage};
 use crate::phone_numbers::{PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber};
 use crate::state::EmulatorState;
 
@@ -37,6 +41,15 @@ pub(crate) fn router() -> Router<EmulatorState> {
         .route("/webhooks", post(deliver_raw))
         .route("/deliveries", get(list_deliveries))
         .route("/deliveries/{id}", get(show_delivery))
+        .route("/statuses", post(deliver_status))
+        .route("/sent-messages", get(list_sent_messages))
+        .route("/read-receipts", get(list_read_receipts))
+        .route(
+            "/faults",
+            post(add_fault).get(list_faults).delete(clear_faults),
+        )
+        .route("/faults/{id}", delete(remove_fault))
+        .route("/calls", get(list_calls))
         .method_not_allowed_fallback(method_not_allowed)
         // Explicit catch-alls rather than a fallback: nested routes are flattened into the root, where
         // Graph's `/{version}/{id}` would otherwise claim `/admin/<anything>`.
@@ -54,7 +67,7 @@ pub(crate) enum AdminError {
     /// 400: a field is invalid; the message names it and says what would be right.
     #[error("{0}")]
     Invalid(InputError),
-    /// 404: no such phone number, delivery or path.
+    /// 404: no such phone number, delivery, sent message, fault or path.
     #[error("{0}")]
     NotFound(String),
     /// 409: the phone number is registered already.
@@ -72,9 +85,10 @@ impl From<EmulatorError> for AdminError {
     fn from(error: EmulatorError) -> Self {
         match error {
             EmulatorError::InvalidInput(input) => Self::Invalid(input),
-            EmulatorError::UnknownPhoneNumber(_) | EmulatorError::UnknownDelivery(_) => {
-                Self::NotFound(error.to_string())
-            }
+            EmulatorError::UnknownPhoneNumber(_)
+            | EmulatorError::UnknownDelivery(_)
+            | EmulatorError::UnknownMessage { .. }
+            | EmulatorError::UnknownFault(_) => Self::NotFound(error.to_string()),
             EmulatorError::PhoneNumberAlreadyRegistered(_) => Self::Conflict(error.to_string()),
             other => Self::Internal(other),
         }
@@ -204,10 +218,9 @@ struct DeliveryFilter {
 /// Every delivery (without bodies), optionally only one number's or one status's.
 async fn list_deliveries(
     State(state): State<EmulatorState>,
-    filter: Result<Query<DeliveryFilter>, axum::extract::rejection::QueryRejection>,
+    filter: Result<Query<DeliveryFilter>, QueryRejection>,
 ) -> Result<AdminJson<List<DeliveryRecord>>, AdminError> {
-    let Query(filter) =
-        filter.map_err(|e| AdminError::Invalid(InputError::new("(query)", e.body_text())))?;
+    let filter = query(filter)?;
     let status = filter.status.as_deref().map(parse_status).transpose()?;
     let data = state
         .deliveries()
@@ -266,10 +279,135 @@ async fn show_delivery(
     .into_response())
 }
 
+/// `{"phone_number_id","wamid","status","errors"?}`: one status webhook about a message the number sent.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusRequest {
+    phone_number_id: String,
+    wamid: String,
+    status: String,
+    errors: Option<Value>,
+}
+
+#[tracing::instrument(skip_all, fields(phone_number_id = %request.phone_number_id, wamid = %request.wamid))]
+async fn deliver_status(
+    State(state): State<EmulatorState>,
+    AdminJson(request): AdminJson<StatusRequest>,
+) -> Result<(StatusCode, AdminJson<Accepted>), AdminError> {
+    let status = MessageStatus::parse("status", &request.status).map_err(AdminError::Invalid)?;
+    let delivery_id = state.deliver_status(
+        &request.phone_number_id,
+        &request.wamid,
+        status,
+        request.errors,
+    )?;
+    Ok((StatusCode::ACCEPTED, AdminJson(Accepted { delivery_id })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NumberFilter {
+    phone_number_id: Option<String>,
+}
+
+fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, AdminError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| AdminError::Invalid(InputError::new("(query)", e.body_text())))
+}
+
+/// A filter value, where `?name=` (empty) counts as no filter.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+/// Accepted sends with their request bodies, oldest first.
+async fn list_sent_messages(
+    State(state): State<EmulatorState>,
+    filter: Result<Query<NumberFilter>, QueryRejection>,
+) -> Result<AdminJson<List<SentMessage>>, AdminError> {
+    let filter = query(filter)?;
+    Ok(AdminJson(List {
+        data: state.sent_messages(given(&filter.phone_number_id)),
+    }))
+}
+
+async fn list_read_receipts(
+    State(state): State<EmulatorState>,
+    filter: Result<Query<NumberFilter>, QueryRejection>,
+) -> Result<AdminJson<List<ReadReceipt>>, AdminError> {
+    let filter = query(filter)?;
+    Ok(AdminJson(List {
+        data: state.read_receipts(given(&filter.phone_number_id)),
+    }))
+}
+
+#[derive(Serialize)]
+struct Created {
+    id: FaultId,
+}
+
+#[tracing::instrument(skip_all)]
+async fn add_fault(
+    State(state): State<EmulatorState>,
+    AdminJson(spec): AdminJson<FaultSpec>,
+) -> Result<(StatusCode, AdminJson<Created>), AdminError> {
+    let id = state.add_fault(spec)?;
+    Ok((StatusCode::CREATED, AdminJson(Created { id })))
+}
+
+async fn list_faults(State(state): State<EmulatorState>) -> AdminJson<List<ActiveFault>> {
+    AdminJson(List {
+        data: state.faults(),
+    })
+}
+
+async fn remove_fault(
+    State(state): State<EmulatorState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AdminError> {
+    let id: FaultId = id.parse().map_err(|_| {
+        AdminError::Invalid(InputError::new(
+            "id",
+            "must be a fault id: a positive integer",
+        ))
+    })?;
+    state.remove_fault(id)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn clear_faults(State(state): State<EmulatorState>) -> StatusCode {
+    state.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallFilter {
+    phone_number_id: Option<String>,
+    endpoint: Option<String>,
+}
+
+/// Graph calls, oldest first, optionally one number's or one endpoint's.
+async fn list_calls(
+    State(state): State<EmulatorState>,
+    filter: Result<Query<CallFilter>, QueryRejection>,
+) -> Result<AdminJson<List<CallRecord>>, AdminError> {
+    let filter = query(filter)?;
+    let endpoint = given(&filter.endpoint)
+        .map(|e| GraphEndpoint::parse("endpoint", e))
+        .transpose()
+        .map_err(AdminError::Invalid)?;
+    Ok(AdminJson(List {
+        data: state.calls(given(&filter.phone_number_id), endpoint),
+    }))
+}
+
 async fn unknown_admin_path() -> AdminError {
     AdminError::NotFound(
         "no such admin endpoint; see /admin/phone-numbers, /admin/customers/messages, /admin/webhooks, \
-         /admin/deliveries"
+         /admin/statuses, /admin/deliveries, /admin/sent-messages, /admin/read-receipts, /admin/faults, \
+         /admin/calls"
             .into(),
     )
 }

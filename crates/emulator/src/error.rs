@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 
 use crate::delivery::{DeliveryId, DeliveryRecord};
+use crate::faults::FaultId;
 
 /// A value a caller gave that the emulator cannot accept, naming the field and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,6 +52,15 @@ pub enum EmulatorError {
     /// No delivery has this id.
     #[error("no delivery has id {0}")]
     UnknownDelivery(DeliveryId),
+    /// The number sent no message with this wamid (or it is older than the records kept).
+    #[error("phone number {phone_number_id} sent no message with wamid {wamid}")]
+    UnknownMessage {
+        phone_number_id: String,
+        wamid: String,
+    },
+    /// No active fault has this id; it may have answered its last call already.
+    #[error("no active fault has id {0}")]
+    UnknownFault(FaultId),
     /// Every attempt allowed by the retry policy failed.
     #[error("delivery {} failed after {} attempts", .0.id, .0.attempts.len())]
     DeliveryFailed(Box<DeliveryRecord>),

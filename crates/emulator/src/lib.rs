@@ -30,30 +30,46 @@
 //! ```
 //!
 //! HTTP surface:
-//! - Graph: `GET /{version}/{phone_number_id}` with `Authorization: Bearer <token>`; Meta's error
-//!   envelopes (190 for a bad token, 100/33 for an unknown object, 2500 for an unknown path).
+//! - Graph, with `Authorization: Bearer <token>` and Meta's error envelopes (190 for a bad token,
+//!   190/463 for an expired one, 100/33 for an unknown object, 2500 for an unknown path):
+//!   `GET /{version}/{phone_number_id}`; `POST /{version}/{phone_number_id}/messages` for sends
+//!   (checked as Meta checks them: 100, 131009, and 131047 outside the 24-hour window) and
+//!   mark-as-read. Every Graph call may be answered by a fault and is written to the call log.
 //! - Admin (JSON, no authentication, so never expose an emulator to the internet):
 //!   `POST|GET /admin/phone-numbers`, `GET|PATCH /admin/phone-numbers/{id}`,
-//!   `POST /admin/customers/messages`, `POST /admin/webhooks`, `GET /admin/deliveries`,
-//!   `GET /admin/deliveries/{id}`.
+//!   `POST /admin/customers/messages`, `POST /admin/webhooks`, `POST /admin/statuses`,
+//!   `GET /admin/deliveries`, `GET /admin/deliveries/{id}`, `GET /admin/sent-messages`,
+//!   `GET /admin/read-receipts`, `POST|GET|DELETE /admin/faults`, `DELETE /admin/faults/{id}`,
+//!   `GET /admin/calls`.
+//!
+//! Logs and indexes keep their newest [`RECORDS_KEPT`] entries, so long benchmarks stay bounded.
 #![forbid(unsafe_code)]
 
 mod admin;
+mod calls;
 mod config;
 mod customers;
 mod delivery;
 mod error;
+mod faults;
 mod graph;
+mod listener;
+mod messaging;
 pub mod payloads;
 mod phone_numbers;
+mod records;
 mod server;
 mod state;
 
+pub use calls::{CallRecord, GraphEndpoint};
 pub use config::{EmulatorConfig, RetryPolicy};
 pub use customers::{CustomerMessage, InboundReceipt};
 pub use delivery::{AttemptOutcome, DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
 pub use error::{EmulatorError, InputError};
+pub use faults::{ActiveFault, FaultError, FaultId, FaultKind, FaultSpec};
+pub use messaging::{MessageStatus, ReadReceipt, SERVICE_WINDOW_SECONDS, SentMessage};
 pub use phone_numbers::{
     PhoneNumberRegistration, PhoneNumberUpdate, QualityRating, RegisteredPhoneNumber,
 };
+pub use records::RECORDS_KEPT;
 pub use server::{RunningEmulator, run, start, start_on};

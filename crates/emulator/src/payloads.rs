@@ -1,4 +1,5 @@
-//! Meta-shaped JSON: webhook envelopes, inbound messages, Graph error envelopes and the ids in them.
+//! Meta-shaped JSON: webhook envelopes, inbound messages, status updates, Graph error envelopes and
+//! the ids in them.
 //!
 //! Public so wagate's own tests can build the very payloads the emulator sends. Key order follows
 //! Meta's examples (serde_json keeps insertion order in this workspace) so bodies read like Meta's.
@@ -88,16 +89,26 @@ pub fn inbound_message_webhook(
     webhook_envelope(number.waba_id, "messages", value)
 }
 
-/// Meta's Graph error envelope: `{"error":{"message","type","code","error_subcode"?,"error_data"?,"fbtrace_id"}}`.
+/// The `type` of the Cloud API's own errors and of token errors.
+const OAUTH_EXCEPTION: &str = "OAuthException";
+
+/// The `href` Meta puts on error objects inside webhooks.
+const ERROR_CODES_HREF: &str =
+    "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/";
+
+/// `error_data.details` of 131047.
+pub const REENGAGEMENT_DETAILS: &str = "Message failed to send because more than 24 hours have passed since the customer last replied to this number.";
+
+/// Meta's Graph error envelope: `{"error":{"message","type","code","error_data"?,"error_subcode"?,"fbtrace_id"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GraphErrorBody {
     pub message: String,
     /// Meta's `type`, e.g. `OAuthException` or `GraphMethodException`.
-    pub kind: &'static str,
+    pub kind: String,
     pub code: u32,
     pub subcode: Option<u32>,
-    /// `error_data.details`, which the Cloud API adds to its own errors.
-    pub details: Option<String>,
+    /// `error_data`, which the Cloud API adds to its own errors: `{"messaging_product","details"}`.
+    pub error_data: Option<Value>,
 }
 
 impl GraphErrorBody {
@@ -105,13 +116,10 @@ impl GraphErrorBody {
     pub fn to_json(&self) -> Value {
         let mut error = Map::new();
         error.insert("message".into(), self.message.clone().into());
-        error.insert("type".into(), self.kind.into());
+        error.insert("type".into(), self.kind.clone().into());
         error.insert("code".into(), self.code.into());
-        if let Some(details) = &self.details {
-            error.insert(
-                "error_data".into(),
-                json!({ "messaging_product": "whatsapp", "details": details }),
-            );
+        if let Some(error_data) = &self.error_data {
+            error.insert("error_data".into(), error_data.clone());
         }
         if let Some(subcode) = self.subcode {
             error.insert("error_subcode".into(), subcode.into());
@@ -120,14 +128,76 @@ impl GraphErrorBody {
         json!({ "error": error })
     }
 
+    /// A Cloud API error: `(#code) title`, `OAuthException`, and `error_data.details` when given.
+    pub fn cloud_api(code: u32, title: &str, details: Option<&str>) -> Self {
+        Self {
+            message: format!("(#{code}) {title}"),
+            kind: OAUTH_EXCEPTION.into(),
+            code,
+            subcode: None,
+            error_data: details
+                .map(|details| json!({ "messaging_product": "whatsapp", "details": details })),
+        }
+    }
+
+    /// Code 100: a parameter is missing or wrong; `details` says which and how.
+    pub fn invalid_parameter(details: &str) -> Self {
+        Self::cloud_api(100, "Invalid parameter", Some(details))
+    }
+
+    /// Code 131009: a parameter has a value Meta does not accept (too many buttons, too long a title).
+    pub fn parameter_value_not_valid(details: &str) -> Self {
+        Self::cloud_api(131009, "Parameter value is not valid", Some(details))
+    }
+
+    /// Code 131047: a free-form message outside the 24-hour customer service window.
+    pub fn reengagement_message() -> Self {
+        Self::cloud_api(131047, "Re-engagement message", Some(REENGAGEMENT_DETAILS))
+    }
+
+    /// Code 130429: the number's throughput was exceeded.
+    pub fn rate_limit_hit() -> Self {
+        Self::cloud_api(
+            130429,
+            "Rate limit hit",
+            Some(
+                "Message failed to send because there were too many messages sent from this phone \
+                 number in a short period of time",
+            ),
+        )
+    }
+
+    /// Code 131056: too many messages to the same recipient.
+    pub fn pair_rate_limit_hit() -> Self {
+        Self::cloud_api(
+            131056,
+            "(Business Account, Consumer Account) pair rate limit hit",
+            Some(
+                "Message failed to send because there were too many messages sent from this phone \
+                 number to the same phone number in a short period of time",
+            ),
+        )
+    }
+
+    /// Code 2: Graph is down or overloaded for a moment (Meta answers it with HTTP 503).
+    pub fn service_unavailable() -> Self {
+        Self {
+            message: "An unexpected error has occurred. Please retry your request later.".into(),
+            kind: OAUTH_EXCEPTION.into(),
+            code: 2,
+            subcode: None,
+            error_data: None,
+        }
+    }
+
     /// Code 190 for a token Meta cannot make sense of (wrong, revoked or missing).
     pub fn invalid_access_token() -> Self {
         Self {
             message: "Invalid OAuth access token - Cannot parse access token".into(),
-            kind: "OAuthException",
+            kind: OAUTH_EXCEPTION.into(),
             code: 190,
             subcode: None,
-            details: None,
+            error_data: None,
         }
     }
 
@@ -139,10 +209,10 @@ impl GraphErrorBody {
                 pacific_time(expired_at),
                 pacific_time(now)
             ),
-            kind: "OAuthException",
+            kind: OAUTH_EXCEPTION.into(),
             code: 190,
             subcode: Some(463),
-            details: None,
+            error_data: None,
         }
     }
 
@@ -155,10 +225,10 @@ impl GraphErrorBody {
                  documentation at https://developers.facebook.com/docs/graph-api",
                 method.to_ascii_lowercase()
             ),
-            kind: "GraphMethodException",
+            kind: "GraphMethodException".into(),
             code: 100,
             subcode: Some(33),
-            details: None,
+            error_data: None,
         }
     }
 
@@ -166,12 +236,129 @@ impl GraphErrorBody {
     pub fn unknown_path(path: &str) -> Self {
         Self {
             message: format!("Unknown path components: {path}"),
-            kind: "OAuthException",
+            kind: OAUTH_EXCEPTION.into(),
             code: 2500,
             subcode: None,
-            details: None,
+            error_data: None,
         }
     }
+
+    /// The message Meta gives with a code, for errors a test names only by code.
+    pub fn default_message(code: u32) -> String {
+        match code {
+            2 => Self::service_unavailable().message,
+            190 => Self::invalid_access_token().message,
+            _ => {
+                let title = match code {
+                    1 => "An unknown error occurred",
+                    4 => "Application request limit reached",
+                    10 => "Permission denied",
+                    100 => "Invalid parameter",
+                    368 => "Temporarily blocked for policies violations",
+                    80007 => "Rate limit issues",
+                    130429 => "Rate limit hit",
+                    131000 => "Something went wrong",
+                    131009 => "Parameter value is not valid",
+                    131026 => "Message undeliverable",
+                    131047 => "Re-engagement message",
+                    131051 => "Unsupported message type",
+                    131056 => "(Business Account, Consumer Account) pair rate limit hit",
+                    131057 => "Account in maintenance mode",
+                    _ => "An error occurred",
+                };
+                format!("(#{code}) {title}")
+            }
+        }
+    }
+}
+
+/// One status update of a sent message, as it appears in `value.statuses[]`.
+#[derive(Debug, Clone)]
+pub struct StatusUpdate<'a> {
+    pub wamid: &'a str,
+    /// `sent`, `delivered`, `read`, `played` or `failed`.
+    pub status: &'a str,
+    /// Unix seconds; Meta sends them as a string.
+    pub timestamp: i64,
+    /// The customer's wa_id.
+    pub recipient_id: &'a str,
+    /// Handed back from the send request, as Meta does.
+    pub biz_opaque_callback_data: Option<&'a str>,
+    /// Conversation and pricing; failed statuses have none.
+    pub pricing: Option<StatusPricing<'a>>,
+    /// `errors[]` of a failed status.
+    pub errors: Option<&'a Value>,
+}
+
+/// What a status says about the conversation the message belongs to and its price.
+#[derive(Debug, Clone, Copy)]
+pub struct StatusPricing<'a> {
+    pub conversation_id: &'a str,
+    /// `marketing`, `utility`, `authentication` or `service`; service messages are free.
+    pub category: &'a str,
+}
+
+/// One `statuses[]` item, keys in the order of `webhook_status_sent.json`.
+pub fn status_item(update: &StatusUpdate<'_>) -> Value {
+    let mut item = Map::new();
+    item.insert("id".into(), update.wamid.into());
+    item.insert("status".into(), update.status.into());
+    item.insert("timestamp".into(), update.timestamp.to_string().into());
+    item.insert("recipient_id".into(), update.recipient_id.into());
+    if let Some(data) = update.biz_opaque_callback_data {
+        item.insert("biz_opaque_callback_data".into(), data.into());
+    }
+    if let Some(pricing) = update.pricing {
+        let mut conversation = Map::new();
+        conversation.insert("id".into(), pricing.conversation_id.into());
+        if update.status == "sent" {
+            // Only the first status of a conversation says when it ends, 24 hours on.
+            let expires = update.timestamp.saturating_add(24 * 60 * 60);
+            conversation.insert("expiration_timestamp".into(), expires.to_string().into());
+        }
+        conversation.insert("origin".into(), json!({ "type": pricing.category }));
+        item.insert("conversation".into(), Value::Object(conversation));
+        let billable = pricing.category != "service";
+        item.insert(
+            "pricing".into(),
+            json!({
+                "billable": billable,
+                "pricing_model": "PMP",
+                "type": if billable { "regular" } else { "free_customer_service" },
+                "category": pricing.category,
+            }),
+        );
+    }
+    if let Some(errors) = update.errors {
+        item.insert("errors".into(), errors.clone());
+    }
+    Value::Object(item)
+}
+
+/// A whole webhook carrying one status update, shaped like `webhook_status_sent.json`.
+pub fn status_webhook(number: &BusinessNumber<'_>, update: &StatusUpdate<'_>) -> Value {
+    let value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": metadata(number),
+        "statuses": [status_item(update)],
+    });
+    webhook_envelope(number.waba_id, "messages", value)
+}
+
+/// `errors[]` of a failed status when the caller names none: 131026, undeliverable.
+pub fn undeliverable_errors() -> Value {
+    json!([{
+        "code": 131026,
+        "title": "Message undeliverable",
+        "message": "Message undeliverable",
+        "error_data": { "details": "Message Undeliverable." },
+        "href": ERROR_CODES_HREF,
+    }])
+}
+
+/// A new conversation id: 32 lowercase hex digits like `72b14d6bd5407799e66f64d1b338e567`.
+pub fn new_conversation_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
 }
 
 /// A new inbound wamid for a message from `from`, like `wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRB...AA=`.
@@ -326,6 +513,55 @@ mod tests {
             "{}",
             winter.message
         );
+    }
+
+    #[test]
+    fn a_cloud_api_error_reads_like_metas_example() {
+        let json =
+            GraphErrorBody::invalid_parameter("Message must be a template message.").to_json();
+        let mut example: Value = serde_json::from_str(
+            r#"{ "error": { "message": "(#100) Invalid parameter", "type": "OAuthException", "code": 100, "error_data": { "messaging_product": "whatsapp", "details": "Message must be a template message." }, "fbtrace_id": "Ak6nxJSySLEJz32Ps-QiZ1t" } }"#,
+        )
+        .unwrap_or_default();
+        example["error"]["fbtrace_id"] = json["error"]["fbtrace_id"].clone();
+        assert_eq!(json.to_string(), example.to_string());
+    }
+
+    #[test]
+    fn a_sent_status_has_the_keys_of_metas_example_in_order() {
+        let item = status_item(&StatusUpdate {
+            wamid: "wamid.x",
+            status: "sent",
+            timestamp: 1_750_030_073,
+            recipient_id: "16505551234",
+            biz_opaque_callback_data: None,
+            pricing: Some(StatusPricing {
+                conversation_id: "72b14d6bd5407799e66f64d1b338e567",
+                category: "marketing",
+            }),
+            errors: None,
+        });
+        assert_eq!(
+            item.to_string(),
+            r#"{"id":"wamid.x","status":"sent","timestamp":"1750030073","recipient_id":"16505551234","conversation":{"id":"72b14d6bd5407799e66f64d1b338e567","expiration_timestamp":"1750116473","origin":{"type":"marketing"}},"pricing":{"billable":true,"pricing_model":"PMP","type":"regular","category":"marketing"}}"#
+        );
+    }
+
+    #[test]
+    fn a_failed_status_has_errors_and_no_pricing() {
+        let errors = undeliverable_errors();
+        let item = status_item(&StatusUpdate {
+            wamid: "wamid.x",
+            status: "failed",
+            timestamp: 1,
+            recipient_id: "16505551234",
+            biz_opaque_callback_data: Some("order-7"),
+            pricing: None,
+            errors: Some(&errors),
+        });
+        assert_eq!(item["errors"][0]["code"], 131026);
+        assert_eq!(item["biz_opaque_callback_data"], "order-7");
+        assert!(item.get("pricing").is_none() && item.get("conversation").is_none());
     }
 
     #[test]

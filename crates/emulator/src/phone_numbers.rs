@@ -4,12 +4,18 @@
 //! once into [`PhoneNumber`], so the rest of the emulator never sees an invalid id, URL or token.
 
 use std::fmt;
+use std::time::Duration;
 
 use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::InputError;
+use crate::messaging::MessageStatus;
+use crate::payloads;
+
+/// The longest wait allowed between automatic status webhooks.
+const MAX_AUTO_STATUS_DELAY_MS: u64 = 10 * 60 * 1000;
 
 /// A business phone number to emulate, as the admin API and [`crate::RunningEmulator`] take it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -32,10 +38,30 @@ pub struct PhoneNumberRegistration {
     /// Where this number's webhooks go; until one is set they wait.
     #[serde(default)]
     pub webhook_url: Option<String>,
+    /// Whether a free-form send needs the customer to have written in the last 24 hours, as Meta
+    /// requires (else error 131047); `true` when left out.
+    #[serde(default = "default_enforce_service_window")]
+    pub enforce_service_window: bool,
+    /// Status webhooks the emulator sends by itself after each accepted send, in this order: any of
+    /// `sent`, `delivered`, `read`. None when left out.
+    #[serde(default)]
+    pub auto_statuses: Vec<String>,
+    /// The wait before each automatic status: the n-th goes n times this long after the send; 50
+    /// when left out. With 0 they go out together and may arrive in any order.
+    #[serde(default = "default_auto_status_delay_ms")]
+    pub auto_status_delay_ms: u64,
 }
 
 fn default_quality_rating() -> String {
     "GREEN".into()
+}
+
+fn default_enforce_service_window() -> bool {
+    true
+}
+
+fn default_auto_status_delay_ms() -> u64 {
+    50
 }
 
 impl Default for PhoneNumberRegistration {
@@ -49,6 +75,9 @@ impl Default for PhoneNumberRegistration {
             access_token: String::new(),
             app_secret: String::new(),
             webhook_url: None,
+            enforce_service_window: default_enforce_service_window(),
+            auto_statuses: Vec::new(),
+            auto_status_delay_ms: default_auto_status_delay_ms(),
         }
     }
 }
@@ -65,6 +94,9 @@ impl fmt::Debug for PhoneNumberRegistration {
             .field("access_token", &"[redacted]")
             .field("app_secret", &"[redacted]")
             .field("webhook_url", &self.webhook_url)
+            .field("enforce_service_window", &self.enforce_service_window)
+            .field("auto_statuses", &self.auto_statuses)
+            .field("auto_status_delay_ms", &self.auto_status_delay_ms)
             .finish()
     }
 }
@@ -82,6 +114,12 @@ pub struct PhoneNumberUpdate {
     /// `Some(Some(url))` sets the URL (and releases waiting deliveries), `Some(None)` (JSON `null`) removes it.
     #[serde(default, deserialize_with = "present_or_null")]
     pub webhook_url: Option<Option<String>>,
+    pub enforce_service_window: Option<bool>,
+    pub auto_statuses: Option<Vec<String>>,
+    pub auto_status_delay_ms: Option<u64>,
+    /// `true` makes every Graph call with this number's token answer 190/463 (expired) until it is
+    /// set back to `false` or the token is replaced.
+    pub token_expired: Option<bool>,
 }
 
 // Hand-written so the token and the app secret never reach a log line.
@@ -96,6 +134,10 @@ impl fmt::Debug for PhoneNumberUpdate {
             .field("access_token", &redacted(&self.access_token))
             .field("app_secret", &redacted(&self.app_secret))
             .field("webhook_url", &self.webhook_url)
+            .field("enforce_service_window", &self.enforce_service_window)
+            .field("auto_statuses", &self.auto_statuses)
+            .field("auto_status_delay_ms", &self.auto_status_delay_ms)
+            .field("token_expired", &self.token_expired)
             .finish()
     }
 }
@@ -116,6 +158,11 @@ pub struct RegisteredPhoneNumber {
     pub verified_name: String,
     pub quality_rating: QualityRating,
     pub webhook_url: Option<String>,
+    pub enforce_service_window: bool,
+    pub auto_statuses: Vec<MessageStatus>,
+    pub auto_status_delay_ms: u64,
+    /// Whether calls with this number's token are being refused as expired.
+    pub token_expired: bool,
 }
 
 /// Meta's quality rating of a number.
@@ -166,6 +213,11 @@ pub(crate) struct PhoneNumber {
     pub access_token: SecretString,
     pub app_secret: SecretString,
     pub webhook_url: Option<Url>,
+    pub enforce_service_window: bool,
+    pub auto_statuses: Vec<MessageStatus>,
+    pub auto_status_delay: Duration,
+    /// Unix seconds at which the token was declared expired; `None` while it is good.
+    pub token_expired_at: Option<i64>,
 }
 
 impl PhoneNumber {
@@ -183,6 +235,10 @@ impl PhoneNumber {
                 .as_deref()
                 .map(parse_webhook_url)
                 .transpose()?,
+            enforce_service_window: registration.enforce_service_window,
+            auto_statuses: parse_auto_statuses(&registration.auto_statuses)?,
+            auto_status_delay: parse_auto_status_delay(registration.auto_status_delay_ms)?,
+            token_expired_at: None,
         })
     }
 
@@ -210,6 +266,15 @@ impl PhoneNumber {
             .webhook_url
             .map(|url| url.as_deref().map(parse_webhook_url).transpose())
             .transpose()?;
+        let auto_statuses = update
+            .auto_statuses
+            .as_deref()
+            .map(parse_auto_statuses)
+            .transpose()?;
+        let auto_status_delay = update
+            .auto_status_delay_ms
+            .map(parse_auto_status_delay)
+            .transpose()?;
 
         if let Some(v) = waba_id {
             self.waba_id = v;
@@ -225,12 +290,30 @@ impl PhoneNumber {
         }
         if let Some(v) = access_token {
             self.access_token = v;
+            // A new token is a good token, unless this same update expires it.
+            self.token_expired_at = None;
         }
         if let Some(v) = app_secret {
             self.app_secret = v;
         }
         if let Some(v) = webhook_url {
             self.webhook_url = v;
+        }
+        if let Some(v) = update.enforce_service_window {
+            self.enforce_service_window = v;
+        }
+        if let Some(v) = auto_statuses {
+            self.auto_statuses = v;
+        }
+        if let Some(v) = auto_status_delay {
+            self.auto_status_delay = v;
+        }
+        match update.token_expired {
+            Some(true) => {
+                self.token_expired_at.get_or_insert_with(payloads::unix_now);
+            }
+            Some(false) => self.token_expired_at = None,
+            None => {}
         }
         Ok(())
     }
@@ -247,6 +330,11 @@ impl PhoneNumber {
             verified_name: self.verified_name.clone(),
             quality_rating: self.quality_rating,
             webhook_url: self.webhook_url.as_ref().map(Url::to_string),
+            enforce_service_window: self.enforce_service_window,
+            auto_statuses: self.auto_statuses.clone(),
+            auto_status_delay_ms: u64::try_from(self.auto_status_delay.as_millis())
+                .unwrap_or(u64::MAX),
+            token_expired: self.token_expired_at.is_some(),
         }
     }
 }
@@ -299,6 +387,23 @@ fn parse_app_secret(value: String) -> Result<SecretString, InputError> {
         return Err(InputError::new("app_secret", "must not be empty"));
     }
     Ok(SecretString::from(value))
+}
+
+fn parse_auto_statuses(values: &[String]) -> Result<Vec<MessageStatus>, InputError> {
+    values
+        .iter()
+        .map(|value| MessageStatus::parse_automatic("auto_statuses", value))
+        .collect()
+}
+
+fn parse_auto_status_delay(millis: u64) -> Result<Duration, InputError> {
+    if millis > MAX_AUTO_STATUS_DELAY_MS {
+        return Err(InputError::new(
+            "auto_status_delay_ms",
+            format!("must be at most {MAX_AUTO_STATUS_DELAY_MS} (10 minutes)"),
+        ));
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 fn parse_webhook_url(value: &str) -> Result<Url, InputError> {
@@ -382,6 +487,61 @@ mod tests {
         assert_eq!(keep.webhook_url, None);
         let remove: Result<PhoneNumberUpdate, _> = serde_json::from_str(r#"{"webhook_url":null}"#);
         assert_eq!(remove.ok().and_then(|u| u.webhook_url), Some(None));
+    }
+
+    #[test]
+    fn a_token_stays_expired_until_cleared_or_replaced() {
+        let Ok(mut number) = PhoneNumber::parse(registration()) else {
+            panic!("the registration is valid");
+        };
+        let expire = PhoneNumberUpdate {
+            token_expired: Some(true),
+            ..Default::default()
+        };
+        assert!(number.apply(expire.clone()).is_ok());
+        assert!(number.view().token_expired);
+        let rename = PhoneNumberUpdate {
+            verified_name: Some("Other".into()),
+            ..Default::default()
+        };
+        assert!(number.apply(rename).is_ok());
+        assert!(number.view().token_expired, "other changes keep it expired");
+        let rotate = PhoneNumberUpdate {
+            access_token: Some("EAAnew".into()),
+            ..Default::default()
+        };
+        assert!(number.apply(rotate).is_ok());
+        assert!(!number.view().token_expired, "a new token is good");
+        assert!(number.apply(expire).is_ok());
+        let clear = PhoneNumberUpdate {
+            token_expired: Some(false),
+            ..Default::default()
+        };
+        assert!(number.apply(clear).is_ok());
+        assert!(!number.view().token_expired);
+    }
+
+    #[test]
+    fn automatic_statuses_and_their_delay_are_checked() {
+        let mut bad = registration();
+        bad.auto_statuses = vec!["sent".into(), "failed".into()];
+        assert_eq!(
+            PhoneNumber::parse(bad).err().map(|e| e.field),
+            Some("auto_statuses".to_owned())
+        );
+        let mut slow = registration();
+        slow.auto_status_delay_ms = MAX_AUTO_STATUS_DELAY_MS + 1;
+        assert_eq!(
+            PhoneNumber::parse(slow).err().map(|e| e.field),
+            Some("auto_status_delay_ms".to_owned())
+        );
+        let mut good = registration();
+        good.auto_statuses = vec!["read".into(), "delivered".into()];
+        let view = PhoneNumber::parse(good).map(|n| n.view());
+        assert_eq!(
+            view.map(|v| v.auto_statuses).ok(),
+            Some(vec![MessageStatus::Read, MessageStatus::Delivered])
+        );
     }
 
     #[test]

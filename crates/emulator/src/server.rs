@@ -6,14 +6,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use axum::Router;
+use axum::middleware;
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::calls::{CallRecord, GraphEndpoint};
 use crate::config::{EmulatorConfig, RetryPolicy};
 use crate::customers::{CustomerMessage, InboundReceipt};
 use crate::delivery::{DeliveryId, DeliveryRecord, worker};
 use crate::error::EmulatorError;
+use crate::faults::{ActiveFault, FaultId, FaultSpec};
+use crate::listener::{ConnectionCut, CuttableListener};
+use crate::messaging::{MessageStatus, ReadReceipt, SentMessage};
 use crate::phone_numbers::{PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber};
 use crate::state::EmulatorState;
 use crate::{admin, graph};
@@ -21,12 +27,17 @@ use crate::{admin, graph};
 /// How long shutdown waits for open HTTP connections to finish before cutting them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// All routes: the admin API under `/admin`, Graph at the root, Meta's error for anything else.
+/// All routes: the admin API under `/admin`, Graph at the root, Meta's error for anything else; every
+/// Graph call (unknown paths too) passes the fault and call-log layer first.
 fn router(state: EmulatorState) -> Router {
     Router::new()
         .nest("/admin", admin::router())
         .merge(graph::router())
         .fallback(graph::unknown_path)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            graph::intercept::intercept,
+        ))
         .with_state(state)
 }
 
@@ -56,9 +67,9 @@ pub fn start_on(
     let (stop, stopped) = watch::channel(false);
 
     let mut server_stop = stopped.clone();
-    let app = router(state.clone());
+    let app = router(state.clone()).into_make_service_with_connect_info::<ConnectionCut>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(CuttableListener(listener), app)
             .with_graceful_shutdown(async move {
                 let _ = server_stop.wait_for(|stopped| *stopped).await;
             })
@@ -159,7 +170,60 @@ impl RunningEmulator {
         self.state.deliver_json(phone_number_id, &body)
     }
 
-    /// Every delivery so far with its attempts, oldest first.
+    /// Messages the business sent through Graph, oldest first; one number's, or all when `None`.
+    pub fn sent_messages(&self, phone_number_id: Option<&str>) -> Vec<SentMessage> {
+        self.state.sent_messages(phone_number_id)
+    }
+
+    /// Mark-as-read calls accepted, oldest first; one number's, or all when `None`.
+    pub fn read_receipts(&self, phone_number_id: Option<&str>) -> Vec<ReadReceipt> {
+        self.state.read_receipts(phone_number_id)
+    }
+
+    /// Delivers one status webhook about a message the number sent, as `POST /admin/statuses` does.
+    /// A `failed` status without `errors` (a JSON array) carries Meta's 131026.
+    pub async fn deliver_status(
+        &self,
+        phone_number_id: &str,
+        wamid: &str,
+        status: MessageStatus,
+        errors: Option<Value>,
+    ) -> Result<DeliveryId, EmulatorError> {
+        self.state
+            .deliver_status(phone_number_id, wamid, status, errors)
+    }
+
+    /// Switches a fault on, as `POST /admin/faults` does.
+    pub fn add_fault(&self, fault: FaultSpec) -> Result<FaultId, EmulatorError> {
+        self.state.add_fault(fault)
+    }
+
+    /// The faults still active, oldest first, with the calls each will still answer.
+    pub fn faults(&self) -> Vec<ActiveFault> {
+        self.state.faults()
+    }
+
+    /// Switches one fault off before it has answered all its calls.
+    pub fn remove_fault(&self, id: FaultId) -> Result<(), EmulatorError> {
+        self.state.remove_fault(id)
+    }
+
+    /// Switches every fault off.
+    pub fn clear_faults(&self) {
+        self.state.clear_faults();
+    }
+
+    /// Graph calls answered so far (admin calls are not counted), oldest first; optionally only
+    /// one number's or one endpoint's.
+    pub fn calls(
+        &self,
+        phone_number_id: Option<&str>,
+        endpoint: Option<GraphEndpoint>,
+    ) -> Vec<CallRecord> {
+        self.state.calls(phone_number_id, endpoint)
+    }
+
+    /// Every delivery kept (see [`DeliveryRecord`]) with its attempts, oldest first.
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
         self.state.deliveries()
     }

@@ -1,5 +1,5 @@
-//! The emulator's shared state: registered numbers and deliveries behind one lock, and the signals that
-//! wake the delivery worker and whoever waits on a delivery.
+//! The emulator's shared state: registered numbers, deliveries, messaging records, faults and the call
+//! log behind one lock, and the signals that wake the delivery worker and whoever waits on a delivery.
 //!
 //! One `std` mutex over everything keeps cross-area rules simple (a PATCH that sets a webhook URL
 //! releases that number's parked deliveries atomically). It is never held across an `.await`, and
@@ -7,37 +7,70 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::Url;
 use secrecy::SecretString;
+use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
+use crate::calls::{CallRecord, GraphEndpoint};
 use crate::config::RetryPolicy;
 use crate::customers::{CustomerMessage, InboundReceipt};
 use crate::delivery::queue::{DeliveryQueue, NextDelivery};
 use crate::delivery::{DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
 use crate::error::{EmulatorError, InputError};
-use crate::payloads::{self, BusinessNumber, InboundMessage};
+use crate::faults::{ActiveFault, FaultId, FaultSpec, Faults};
+use crate::messaging::{self, MessageStatus, Messaging, Outbound, ReadReceipt, SentMessage};
+use crate::payloads::{self, BusinessNumber, InboundMessage, StatusPricing, StatusUpdate};
 use crate::phone_numbers::{
     PhoneNumber, PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber,
 };
+use crate::records::BoundedLog;
 
 /// Everything the emulator knows, guarded together.
 #[derive(Default)]
 pub(crate) struct World {
     pub phone_numbers: BTreeMap<String, PhoneNumber>,
     pub deliveries: DeliveryQueue,
+    pub messaging: Messaging,
+    pub faults: Faults,
+    pub calls: BoundedLog<CallRecord>,
 }
 
 impl World {
-    /// Whether any registered number has this access token, i.e. whether Meta would know the token.
-    pub fn knows_access_token(&self, token: &str) -> bool {
+    /// The registered numbers that have this access token (a system user's token can serve several).
+    pub fn numbers_with_token<'w>(
+        &'w self,
+        token: &'w str,
+    ) -> impl Iterator<Item = &'w PhoneNumber> + 'w {
         self.phone_numbers
             .values()
-            .any(|n| n.has_access_token(token))
+            .filter(move |n| n.has_access_token(token))
     }
+}
+
+/// A send whose body passed every check, to be accepted unless the service window is closed.
+pub(crate) struct CheckedSend {
+    /// `to` as the request gave it.
+    pub to: String,
+    /// `to` as digits.
+    pub wa_id: String,
+    pub message_type: String,
+    /// Templates may go outside the service window; nothing else may.
+    pub is_template: bool,
+    pub biz_opaque_callback_data: Option<String>,
+    pub request: Value,
+}
+
+/// What became of a checked send.
+pub(crate) enum SendOutcome {
+    Accepted {
+        wamid: String,
+    },
+    /// Free-form, and the customer has not written in 24 hours (or ever).
+    WindowClosed,
 }
 
 /// One attempt the worker is to make, with everything it needs copied out of the lock.
@@ -191,7 +224,11 @@ impl EmulatorState {
         };
         let webhook = payloads::inbound_message_webhook(&business, &profile_name, &inbound);
         let body = serialize(&webhook)?;
-        let delivery_id = self.enqueue_locked(&mut world, &message.phone_number_id, body)?;
+        let delivery_id =
+            self.enqueue_locked(&mut world, &message.phone_number_id, body, Instant::now())?;
+        world
+            .messaging
+            .customer_wrote(&message.phone_number_id, &message.from, &wamid, timestamp);
         drop(world);
         self.after_enqueue();
         Ok(InboundReceipt { wamid, delivery_id })
@@ -207,16 +244,228 @@ impl EmulatorState {
     }
 
     /// Queues body bytes exactly as given (the admin API passes the caller's JSON text through).
+    ///
+    /// Customer messages in the body count as written to this number: they open the service window
+    /// and may be marked read.
     pub fn deliver_bytes(
         &self,
         phone_number_id: &str,
         body: Bytes,
     ) -> Result<DeliveryId, EmulatorError> {
+        let found = messaging::messages_in_webhook(&body);
         let mut world = self.world();
-        let id = self.enqueue_locked(&mut world, phone_number_id, body)?;
+        let id = self.enqueue_locked(&mut world, phone_number_id, body, Instant::now())?;
+        for message in found {
+            world.messaging.customer_wrote(
+                phone_number_id,
+                &message.from,
+                &message.wamid,
+                message.timestamp,
+            );
+        }
         drop(world);
         self.after_enqueue();
         Ok(id)
+    }
+
+    /// Accepts a send: records it and queues the number's automatic status webhooks, unless the
+    /// message is free-form and the customer service window is closed.
+    pub fn accept_send(
+        &self,
+        phone_number_id: &str,
+        send: CheckedSend,
+    ) -> Result<SendOutcome, EmulatorError> {
+        let now = payloads::unix_now();
+        let clock = Instant::now();
+        let mut world = self.world();
+        let number = world
+            .phone_numbers
+            .get(phone_number_id)
+            .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
+        if number.enforce_service_window
+            && !send.is_template
+            && !world
+                .messaging
+                .window_open(phone_number_id, &send.wa_id, now)
+        {
+            return Ok(SendOutcome::WindowClosed);
+        }
+        let wamid = payloads::new_outbound_wamid(&send.wa_id);
+        let outbound = Outbound {
+            phone_number_id: phone_number_id.to_owned(),
+            wa_id: send.wa_id.clone(),
+            biz_opaque_callback_data: send.biz_opaque_callback_data,
+            category: if send.is_template {
+                "marketing"
+            } else {
+                "service"
+            },
+            conversation_id: payloads::new_conversation_id(),
+        };
+        let business = BusinessNumber {
+            waba_id: &number.waba_id,
+            phone_number_id: &number.id,
+            display_phone_number: &number.display_phone_number,
+        };
+        let mut wait = Duration::ZERO;
+        let mut statuses = Vec::with_capacity(number.auto_statuses.len());
+        for status in &number.auto_statuses {
+            wait = wait.saturating_add(number.auto_status_delay);
+            let seconds_later = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
+            let update = status_update(
+                &outbound,
+                &wamid,
+                *status,
+                now.saturating_add(seconds_later),
+                None,
+            );
+            let body = serialize(&payloads::status_webhook(&business, &update))?;
+            statuses.push((clock + wait, body));
+        }
+        world.messaging.record_sent(
+            SentMessage {
+                phone_number_id: phone_number_id.to_owned(),
+                wamid: wamid.clone(),
+                to: send.to,
+                wa_id: send.wa_id,
+                message_type: send.message_type,
+                request: send.request,
+                received_at: SystemTime::now(),
+            },
+            outbound,
+        );
+        let queued = !statuses.is_empty();
+        for (due, body) in statuses {
+            self.enqueue_locked(&mut world, phone_number_id, body, due)?;
+        }
+        drop(world);
+        if queued {
+            self.after_enqueue();
+        }
+        Ok(SendOutcome::Accepted { wamid })
+    }
+
+    /// Records a mark-as-read; `false` (and nothing recorded) when the number received no such wamid.
+    pub fn mark_read(
+        &self,
+        phone_number_id: &str,
+        wamid: &str,
+        typing_indicator: bool,
+    ) -> Result<bool, EmulatorError> {
+        let mut world = self.world();
+        if !world.phone_numbers.contains_key(phone_number_id) {
+            return Err(EmulatorError::UnknownPhoneNumber(
+                phone_number_id.to_owned(),
+            ));
+        }
+        if !world.messaging.received(phone_number_id, wamid) {
+            return Ok(false);
+        }
+        world.messaging.record_read_receipt(ReadReceipt {
+            phone_number_id: phone_number_id.to_owned(),
+            wamid: wamid.to_owned(),
+            typing_indicator,
+            received_at: SystemTime::now(),
+        });
+        Ok(true)
+    }
+
+    /// Queues one status webhook about a message the number sent; a `failed` status without `errors`
+    /// gets Meta's 131026 (undeliverable).
+    pub fn deliver_status(
+        &self,
+        phone_number_id: &str,
+        wamid: &str,
+        status: MessageStatus,
+        errors: Option<Value>,
+    ) -> Result<DeliveryId, EmulatorError> {
+        if errors.as_ref().is_some_and(|e| !e.is_array()) {
+            return Err(InputError::new(
+                "errors",
+                "must be a JSON array of error objects, e.g. [{\"code\":131026,\"title\":\"Message undeliverable\"}]",
+            )
+            .into());
+        }
+        let errors = match status {
+            MessageStatus::Failed => Some(errors.unwrap_or_else(payloads::undeliverable_errors)),
+            _ => errors,
+        };
+        let mut world = self.world();
+        let number = world
+            .phone_numbers
+            .get(phone_number_id)
+            .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
+        let outbound = world
+            .messaging
+            .outbound(phone_number_id, wamid)
+            .ok_or_else(|| EmulatorError::UnknownMessage {
+                phone_number_id: phone_number_id.to_owned(),
+                wamid: wamid.to_owned(),
+            })?;
+        let business = BusinessNumber {
+            waba_id: &number.waba_id,
+            phone_number_id: &number.id,
+            display_phone_number: &number.display_phone_number,
+        };
+        let update = status_update(
+            outbound,
+            wamid,
+            status,
+            payloads::unix_now(),
+            errors.as_ref(),
+        );
+        let body = serialize(&payloads::status_webhook(&business, &update))?;
+        let id = self.enqueue_locked(&mut world, phone_number_id, body, Instant::now())?;
+        drop(world);
+        self.after_enqueue();
+        Ok(id)
+    }
+
+    pub fn sent_messages(&self, phone_number_id: Option<&str>) -> Vec<SentMessage> {
+        self.world().messaging.sent(phone_number_id)
+    }
+
+    pub fn read_receipts(&self, phone_number_id: Option<&str>) -> Vec<ReadReceipt> {
+        self.world().messaging.read_receipts(phone_number_id)
+    }
+
+    pub fn add_fault(&self, spec: FaultSpec) -> Result<FaultId, EmulatorError> {
+        Ok(self.world().faults.add(spec)?)
+    }
+
+    pub fn faults(&self) -> Vec<ActiveFault> {
+        self.world().faults.list()
+    }
+
+    pub fn remove_fault(&self, id: FaultId) -> Result<(), EmulatorError> {
+        if self.world().faults.remove(id) {
+            Ok(())
+        } else {
+            Err(EmulatorError::UnknownFault(id))
+        }
+    }
+
+    pub fn clear_faults(&self) {
+        self.world().faults.clear();
+    }
+
+    pub fn record_call(&self, call: CallRecord) {
+        self.world().calls.push(call);
+    }
+
+    /// Graph calls, oldest first, optionally only one number's or one endpoint's.
+    pub fn calls(
+        &self,
+        phone_number_id: Option<&str>,
+        endpoint: Option<GraphEndpoint>,
+    ) -> Vec<CallRecord> {
+        self.world()
+            .calls
+            .iter()
+            .filter(|c| phone_number_id.is_none_or(|id| c.phone_number_id.as_deref() == Some(id)))
+            .filter(|c| endpoint.is_none_or(|e| e == c.endpoint))
+            .cloned()
+            .collect()
     }
 
     fn enqueue_locked(
@@ -224,6 +473,7 @@ impl EmulatorState {
         world: &mut World,
         phone_number_id: &str,
         body: Bytes,
+        due: Instant,
     ) -> Result<DeliveryId, EmulatorError> {
         let has_url = world
             .phone_numbers
@@ -231,9 +481,7 @@ impl EmulatorState {
             .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?
             .webhook_url
             .is_some();
-        Ok(world
-            .deliveries
-            .push(phone_number_id, body, has_url, Instant::now()))
+        Ok(world.deliveries.push(phone_number_id, body, has_url, due))
     }
 
     fn after_enqueue(&self) {
@@ -288,7 +536,7 @@ impl EmulatorState {
     }
 
     pub fn deliveries(&self) -> Vec<DeliveryRecord> {
-        self.world().deliveries.all().to_vec()
+        self.world().deliveries.all().cloned().collect()
     }
 
     /// Waits until the delivery got a 200, failed for good, or `timeout` passed.
@@ -320,6 +568,28 @@ impl EmulatorState {
                 }
             }
         }
+    }
+}
+
+/// A status of a sent message; failed ones carry errors instead of conversation and pricing.
+fn status_update<'a>(
+    outbound: &'a Outbound,
+    wamid: &'a str,
+    status: MessageStatus,
+    timestamp: i64,
+    errors: Option<&'a Value>,
+) -> StatusUpdate<'a> {
+    StatusUpdate {
+        wamid,
+        status: status.as_str(),
+        timestamp,
+        recipient_id: &outbound.wa_id,
+        biz_opaque_callback_data: outbound.biz_opaque_callback_data.as_deref(),
+        pricing: (status != MessageStatus::Failed).then_some(StatusPricing {
+            conversation_id: &outbound.conversation_id,
+            category: outbound.category,
+        }),
+        errors,
     }
 }
 

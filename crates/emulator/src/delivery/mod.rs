@@ -7,10 +7,12 @@ pub(crate) mod worker;
 
 use std::fmt;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
+
+use crate::records::{millis, optional_unix_millis, unix_millis};
 
 /// Identifies one webhook delivery (its body and all of its attempts); numbered from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -72,6 +74,9 @@ pub struct DeliveryAttempt {
 }
 
 /// A webhook body on its way to a phone number's webhook URL, with every attempt so far.
+///
+/// The emulator keeps every unfinished delivery and the [`crate::RECORDS_KEPT`] that finished last;
+/// older finished ones are forgotten.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DeliveryRecord {
     pub id: DeliveryId,
@@ -94,27 +99,4 @@ impl DeliveryRecord {
     pub fn body_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::from_slice(&self.body)
     }
-}
-
-fn unix_millis_of(time: &SystemTime) -> u64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-fn unix_millis<S: Serializer>(time: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(unix_millis_of(time))
-}
-
-fn optional_unix_millis<S: Serializer>(
-    time: &Option<SystemTime>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match time {
-        Some(time) => serializer.serialize_u64(unix_millis_of(time)),
-        None => serializer.serialize_none(),
-    }
-}
-
-fn millis<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }

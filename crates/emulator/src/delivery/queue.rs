@@ -2,13 +2,14 @@
 //! parked until their phone number gets a webhook URL. Pure bookkeeping; the worker does the I/O.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
 
 use super::{AttemptOutcome, DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
 use crate::config::RetryPolicy;
+use crate::records::RECORDS_KEPT;
 
 /// What the worker should do next.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,38 +22,66 @@ pub(crate) enum NextDelivery {
     Idle,
 }
 
-#[derive(Default)]
 pub(crate) struct DeliveryQueue {
-    /// Every delivery ever made, at index `id - 1`, so records stay inspectable after they are done.
-    records: Vec<DeliveryRecord>,
+    /// Every unfinished delivery and the newest finished ones, so records stay inspectable after
+    /// they are done without growing for ever.
+    records: BTreeMap<DeliveryId, DeliveryRecord>,
+    /// Finished deliveries in the order they finished, for forgetting the oldest.
+    finished: VecDeque<DeliveryId>,
+    /// How many finished deliveries are kept.
+    finished_kept: usize,
+    /// The id the next delivery gets.
+    next_id: u64,
     /// Due times of pending deliveries; a delivery being attempted is not in here.
     timetable: BinaryHeap<Reverse<(Instant, DeliveryId)>>,
     /// Deliveries waiting for a webhook URL, per phone number id, oldest first.
     parked: HashMap<String, Vec<DeliveryId>>,
 }
 
+impl Default for DeliveryQueue {
+    fn default() -> Self {
+        Self::keeping_finished(RECORDS_KEPT)
+    }
+}
+
 impl DeliveryQueue {
-    /// Records a new delivery: due at once when its number has a webhook URL, parked otherwise.
+    /// A queue that remembers at most `finished_kept` finished deliveries (unfinished ones are all kept).
+    pub fn keeping_finished(finished_kept: usize) -> Self {
+        Self {
+            records: BTreeMap::new(),
+            finished: VecDeque::new(),
+            finished_kept: finished_kept.max(1),
+            next_id: 1,
+            timetable: BinaryHeap::new(),
+            parked: HashMap::new(),
+        }
+    }
+
+    /// Records a new delivery: due at `due` when its number has a webhook URL, parked otherwise.
     pub fn push(
         &mut self,
         phone_number_id: &str,
         body: Bytes,
         has_webhook_url: bool,
-        now: Instant,
+        due: Instant,
     ) -> DeliveryId {
-        let id = DeliveryId(self.records.len() as u64 + 1);
-        self.records.push(DeliveryRecord {
+        let id = DeliveryId(self.next_id);
+        self.next_id += 1;
+        self.records.insert(
             id,
-            phone_number_id: phone_number_id.to_owned(),
-            status: DeliveryStatus::Pending,
-            attempts: Vec::new(),
-            last_http_status: None,
-            created_at: SystemTime::now(),
-            delivered_at: None,
-            body,
-        });
+            DeliveryRecord {
+                id,
+                phone_number_id: phone_number_id.to_owned(),
+                status: DeliveryStatus::Pending,
+                attempts: Vec::new(),
+                last_http_status: None,
+                created_at: SystemTime::now(),
+                delivered_at: None,
+                body,
+            },
+        );
         if has_webhook_url {
-            self.timetable.push(Reverse((now, id)));
+            self.timetable.push(Reverse((due, id)));
         } else {
             self.park(id);
         }
@@ -112,27 +141,40 @@ impl DeliveryQueue {
         if delivered {
             record.status = DeliveryStatus::Delivered;
             record.delivered_at = Some(finished_at);
+            self.finish(id);
             return;
         }
         let failed = u32::try_from(record.attempts.len()).unwrap_or(u32::MAX);
         match policy.delay_after(failed) {
             Some(delay) => self.timetable.push(Reverse((now + delay, id))),
-            None => record.status = DeliveryStatus::Failed,
+            None => {
+                record.status = DeliveryStatus::Failed;
+                self.finish(id);
+            }
         }
     }
 
     pub fn get(&self, id: DeliveryId) -> Option<&DeliveryRecord> {
-        let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
-        self.records.get(index)
+        self.records.get(&id)
     }
 
-    pub fn all(&self) -> &[DeliveryRecord] {
-        &self.records
+    /// Every delivery kept, oldest first.
+    pub fn all(&self) -> impl Iterator<Item = &DeliveryRecord> {
+        self.records.values()
     }
 
     fn record_mut(&mut self, id: DeliveryId) -> Option<&mut DeliveryRecord> {
-        let index = usize::try_from(id.0.checked_sub(1)?).ok()?;
-        self.records.get_mut(index)
+        self.records.get_mut(&id)
+    }
+
+    /// Notes that a delivery is done, forgetting the finished delivery that is oldest when too many are kept.
+    fn finish(&mut self, id: DeliveryId) {
+        self.finished.push_back(id);
+        if self.finished.len() > self.finished_kept
+            && let Some(oldest) = self.finished.pop_front()
+        {
+            self.records.remove(&oldest);
+        }
     }
 }
 
@@ -236,6 +278,26 @@ mod tests {
             queue.get(other).map(|r| r.status),
             Some(DeliveryStatus::AwaitingWebhookUrl)
         );
+    }
+
+    #[test]
+    fn only_the_newest_finished_deliveries_are_kept_and_unfinished_ones_stay() {
+        let mut queue = DeliveryQueue::keeping_finished(2);
+        let now = Instant::now();
+        let unfinished = queue.push("1", Bytes::from_static(b"{}"), false, now);
+        let ids: Vec<DeliveryId> = (0..4)
+            .map(|_| queue.push("2", Bytes::from_static(b"{}"), true, now))
+            .collect();
+        for (n, &id) in ids.iter().enumerate() {
+            assert_eq!(queue.next(now), NextDelivery::Due(id));
+            queue.record_attempt(id, attempt(1, 200), &RetryPolicy::fast(), now);
+            assert!(
+                queue.get(id).is_some(),
+                "delivery {n} is kept right after finishing"
+            );
+        }
+        let kept: Vec<DeliveryId> = queue.all().map(|r| r.id).collect();
+        assert_eq!(kept, [unfinished, ids[2], ids[3]]);
     }
 
     #[test]

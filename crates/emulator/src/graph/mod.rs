@@ -1,52 +1,94 @@
 //! The Graph API endpoints wagate calls, answering as Meta does, errors included.
 //!
-//! Paths are `/{version}/...` with any `vNN.N` version. Each area (phone numbers now; messages, media
-//! and templates later) is a submodule; this module holds what they share: the access-token check and
-//! Meta's error answers.
+//! Paths are `/{version}/...` with any `vNN.N` version. Each area (phone numbers and messages now;
+//! media and templates later) is a submodule; this module holds what they share: the access-token
+//! check and Meta's error answers. [`intercept`] sits in front of all of them, for faults and the
+//! call log.
 
+pub(crate) mod intercept;
+mod messages;
 mod phone_numbers;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::payloads::GraphErrorBody;
-use crate::state::EmulatorState;
+use crate::payloads::{self, GraphErrorBody};
+use crate::phone_numbers::PhoneNumber;
+use crate::state::{EmulatorState, World};
 
 pub(crate) fn router() -> Router<EmulatorState> {
-    phone_numbers::router()
+    phone_numbers::router().merge(messages::router())
 }
 
 /// A Graph error answer: Meta's envelope and the HTTP status Meta uses with it.
 #[derive(Debug)]
 pub(crate) struct GraphError {
     status: StatusCode,
-    body: GraphErrorBody,
+    /// Boxed to keep `Result<_, GraphError>` small on the happy path.
+    body: Box<GraphErrorBody>,
 }
 
 impl GraphError {
+    /// Any error body with the status to answer it with.
+    pub fn new(status: StatusCode, body: GraphErrorBody) -> Self {
+        Self {
+            status,
+            body: Box::new(body),
+        }
+    }
+
     /// 401, code 190: no token, or one no registered number has.
     pub fn invalid_access_token() -> Self {
-        Self {
-            status: StatusCode::UNAUTHORIZED,
-            body: GraphErrorBody::invalid_access_token(),
-        }
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            GraphErrorBody::invalid_access_token(),
+        )
+    }
+
+    /// 401, code 190 subcode 463: the token was good and has expired.
+    pub fn expired_access_token(expired_at: i64) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            GraphErrorBody::expired_access_token(expired_at, payloads::unix_now()),
+        )
+    }
+
+    /// 400, code 100: a missing or malformed parameter; `details` names it.
+    pub fn invalid_parameter(details: impl AsRef<str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            GraphErrorBody::invalid_parameter(details.as_ref()),
+        )
+    }
+
+    /// 400, code 131009: a value over one of Meta's limits; `details` says which.
+    pub fn parameter_value_not_valid(details: impl AsRef<str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            GraphErrorBody::parameter_value_not_valid(details.as_ref()),
+        )
+    }
+
+    /// 400, code 131047: free-form message outside the customer service window.
+    pub fn reengagement_message() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            GraphErrorBody::reengagement_message(),
+        )
     }
 
     /// 400, code 100 / subcode 33: no such object, or the token may not see it.
     pub fn unknown_object(method: &Method, id: &str) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            body: GraphErrorBody::unknown_object(method.as_str(), id),
-        }
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            GraphErrorBody::unknown_object(method.as_str(), id),
+        )
     }
 
     /// 400, code 2500: no such path.
     pub fn unknown_path(path: &str) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            body: GraphErrorBody::unknown_path(path),
-        }
+        Self::new(StatusCode::BAD_REQUEST, GraphErrorBody::unknown_path(path))
     }
 }
 
@@ -67,6 +109,30 @@ impl IntoResponse for GraphError {
         }
         response
     }
+}
+
+/// The number a call may act on, checked as Meta checks: the token first (unknown: 190; expired:
+/// 190/463), then the object (missing, or not this token's: 100/33).
+pub(crate) fn authorize<'w>(
+    world: &'w World,
+    token: Option<&str>,
+    method: &Method,
+    phone_number_id: &str,
+) -> Result<&'w PhoneNumber, GraphError> {
+    let token = token.ok_or_else(GraphError::invalid_access_token)?;
+    let mut owners = world.numbers_with_token(token).peekable();
+    if owners.peek().is_none() {
+        return Err(GraphError::invalid_access_token());
+    }
+    if let Some(expired_at) = owners.find_map(|n| n.token_expired_at) {
+        return Err(GraphError::expired_access_token(expired_at));
+    }
+    // A valid token of another number gets the same answer as a missing number, as in Meta.
+    world
+        .phone_numbers
+        .get(phone_number_id)
+        .filter(|n| n.has_access_token(token))
+        .ok_or_else(|| GraphError::unknown_object(method, phone_number_id))
 }
 
 /// Meta's versions look like `v24.0`; anything else is not a Graph path.

@@ -57,6 +57,10 @@ async fn a_registered_number_is_shown_and_listed_without_its_secrets() -> anyhow
             "verified_name": "Acme Support",
             "quality_rating": "GREEN",
             "webhook_url": null,
+            "enforce_service_window": true,
+            "auto_statuses": [],
+            "auto_status_delay_ms": 50,
+            "token_expired": false,
         })
     );
 

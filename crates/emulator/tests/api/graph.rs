@@ -16,19 +16,6 @@ async fn get(url: String, token: Option<&str>) -> anyhow::Result<(u16, Value)> {
     Ok((status, response.json().await?))
 }
 
-/// Checks Meta's error envelope and returns its inner `error` object.
-fn meta_error(body: &Value, code: u64) -> anyhow::Result<&Value> {
-    let error = &body["error"];
-    ensure!(error["code"] == code, "expected code {code}: {body}");
-    ensure!(
-        error["message"].is_string() && error["type"].is_string(),
-        "{body}"
-    );
-    let trace = error["fbtrace_id"].as_str().unwrap_or_default();
-    ensure!(trace.len() >= 11, "fbtrace_id missing: {body}");
-    Ok(error)
-}
-
 #[tokio::test]
 async fn the_phone_number_is_answered_with_the_right_token() -> anyhow::Result<()> {
     let meta = spawn_emulator().await?;

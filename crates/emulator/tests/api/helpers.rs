@@ -6,13 +6,17 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use bytes::Bytes;
-use emulator::{EmulatorConfig, PhoneNumberRegistration, RetryPolicy, RunningEmulator};
+use emulator::{
+    CustomerMessage, EmulatorConfig, InboundReceipt, PhoneNumberRegistration, RetryPolicy,
+    RunningEmulator,
+};
+use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
@@ -193,4 +197,88 @@ pub fn header<'a>(headers: &'a HeaderMap, name: &str) -> anyhow::Result<&'a str>
         Some(value) => Ok(value.to_str()?),
         None => bail!("the {name} header is missing"),
     }
+}
+
+/// `POST /v24.0/{PHONE_NUMBER_ID}/messages` of this emulator.
+pub fn messages_url(meta: &RunningEmulator) -> String {
+    format!("{}/v24.0/{PHONE_NUMBER_ID}/messages", meta.base_url())
+}
+
+/// POSTs JSON with an optional bearer token; the answer's status and JSON body (`null` when empty).
+pub async fn post_json(
+    url: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let mut request = http().post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    if text.is_empty() {
+        return Ok((status, Value::Null));
+    }
+    let body =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("not JSON ({e}): {text:?}"))?;
+    Ok((status, body))
+}
+
+/// Sends a body to this emulator's number with the number's token.
+pub async fn send(meta: &RunningEmulator, body: &Value) -> anyhow::Result<(u16, Value)> {
+    post_json(&messages_url(meta), Some(ACCESS_TOKEN), body).await
+}
+
+/// A text send body, as wagate sends it.
+pub fn text_to(to: &str, body: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"body": body},
+    })
+}
+
+/// A template send body with no parameters.
+pub fn template_to(to: &str) -> Value {
+    json!({
+        "messaging_product": "whatsapp",
+        "to": to,
+        "type": "template",
+        "template": {"name": "hello_world", "language": {"code": "en_US"}},
+    })
+}
+
+/// The customer writes now, opening the 24-hour window.
+pub async fn customer_writes_now(meta: &RunningEmulator) -> anyhow::Result<InboundReceipt> {
+    Ok(meta
+        .customer_writes(CustomerMessage::text(PHONE_NUMBER_ID, CUSTOMER, "hello"))
+        .await?)
+}
+
+/// Checks Meta's error envelope and returns its inner `error` object.
+pub fn meta_error(body: &Value, code: u64) -> anyhow::Result<&Value> {
+    let error = &body["error"];
+    ensure!(error["code"] == code, "expected code {code}: {body}");
+    ensure!(
+        error["message"].is_string() && error["type"].is_string(),
+        "{body}"
+    );
+    let trace = error["fbtrace_id"].as_str().unwrap_or_default();
+    ensure!(trace.len() >= 11, "fbtrace_id missing: {body}");
+    Ok(error)
+}
+
+/// Waits until `done` holds, checking every few milliseconds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let waiting = async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .with_context(|| format!("timed out waiting until {what}"))
 }

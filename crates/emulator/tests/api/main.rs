@@ -2,7 +2,10 @@
 //! port 0 and, where webhooks are involved, its own receiver.
 
 mod admin;
+mod faults;
 mod graph;
 mod helpers;
 mod lifecycle;
+mod messages;
+mod statuses;
 mod webhooks;

@@ -1,0 +1,148 @@
+//! `POST /{version}/{phone_number_id}/messages`: sends and mark-as-read, checked and answered as Meta
+//! does. Accepted sends are recorded and may set off the number's automatic status webhooks.
+
+mod checks;
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use cloudapi::send::{SendMessageResponse, SentContact, SuccessResponse};
+use cloudapi::shared::Extra;
+use serde_json::{Map, Value};
+
+use self::checks::{check_mark_read, check_messaging_product, check_send};
+use super::{GraphError, access_token, authorize, is_api_version};
+use crate::error::EmulatorError;
+use crate::payloads::GraphErrorBody;
+use crate::state::{CheckedSend, EmulatorState, SendOutcome};
+
+pub(super) fn router() -> Router<EmulatorState> {
+    Router::new().route(
+        "/{version}/{phone_number_id}/messages",
+        post(post_messages).fallback(unsupported_method),
+    )
+}
+
+#[tracing::instrument(
+    skip_all,
+    fields(phone_number_id = %phone_number_id, wamid = tracing::field::Empty)
+)]
+async fn post_messages(
+    State(state): State<EmulatorState>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Result<Response, GraphError> {
+    if !is_api_version(&version) {
+        return Err(GraphError::unknown_path(uri.path()));
+    }
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let token = access_token(&headers, query.get("access_token").map(String::as_str));
+    authorize(&state.world(), token, &Method::POST, &phone_number_id)?;
+
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|_| GraphError::invalid_parameter("The request body must be a JSON object."))?;
+    let Value::Object(fields) = &request else {
+        return Err(GraphError::invalid_parameter(
+            "The request body must be a JSON object.",
+        ));
+    };
+    check_messaging_product(fields)?;
+    // Meta tells the two apart by `status`: only mark-as-read has one.
+    if fields.contains_key("status") {
+        return mark_read(&state, &phone_number_id, fields);
+    }
+
+    let checked = check_send(fields)?;
+    let is_template = checked.is_template();
+    let to = checked.to.clone();
+    let wa_id = checked.wa_id.clone();
+    let send = CheckedSend {
+        to: checked.to,
+        wa_id: checked.wa_id,
+        message_type: checked.message_type,
+        is_template,
+        biz_opaque_callback_data: checked.biz_opaque_callback_data,
+        request,
+    };
+    let wamid = match state
+        .accept_send(&phone_number_id, send)
+        .map_err(internal)?
+    {
+        SendOutcome::Accepted { wamid } => wamid,
+        SendOutcome::WindowClosed => return Err(GraphError::reengagement_message()),
+    };
+    tracing::Span::current().record("wamid", wamid.as_str());
+    let answer = SendMessageResponse {
+        messaging_product: Some("whatsapp".to_owned()),
+        contacts: Some(vec![SentContact {
+            input: Some(to),
+            wa_id: Some(wa_id),
+            extra: Extra::new(),
+        }]),
+        messages: vec![cloudapi::send::SentMessage {
+            id: wamid,
+            // Meta tells template senders whether the template was accepted or held back.
+            message_status: is_template.then(|| "accepted".to_owned()),
+            extra: Extra::new(),
+        }],
+        extra: Extra::new(),
+    };
+    Ok(Json(answer).into_response())
+}
+
+fn mark_read(
+    state: &EmulatorState,
+    phone_number_id: &str,
+    fields: &Map<String, Value>,
+) -> Result<Response, GraphError> {
+    let (wamid, typing) = check_mark_read(fields)?;
+    tracing::Span::current().record("wamid", wamid.as_str());
+    if !state
+        .mark_read(phone_number_id, &wamid, typing)
+        .map_err(internal)?
+    {
+        return Err(GraphError::invalid_parameter(format!(
+            "Invalid message_id: {wamid} is not a message this phone number received."
+        )));
+    }
+    let answer = SuccessResponse {
+        success: true,
+        extra: Extra::new(),
+    };
+    Ok(Json(answer).into_response())
+}
+
+/// The number was authorized a moment ago, so failing now is a bug; Meta would answer code 1.
+fn internal(error: EmulatorError) -> GraphError {
+    tracing::error!(
+        error = &error as &dyn std::error::Error,
+        "a send could not be processed"
+    );
+    GraphError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        GraphErrorBody::cloud_api(1, "An unknown error occurred", None),
+    )
+}
+
+/// Other methods on `/messages`: Meta's "Unsupported <method> request".
+async fn unsupported_method(
+    method: Method,
+    Path((version, object_id)): Path<(String, String)>,
+    uri: Uri,
+) -> GraphError {
+    if is_api_version(&version) {
+        GraphError::unknown_object(&method, &object_id)
+    } else {
+        GraphError::unknown_path(uri.path())
+    }
+}
