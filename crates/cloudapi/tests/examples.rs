@@ -20,8 +20,36 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+/// Meta's example payloads, copied into the repository (`testdata/meta-examples`, with
+/// `SOURCES.md` naming where each came from) so the tests run from any checkout.
 fn examples_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/meta/examples")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/meta-examples")
+}
+
+/// When the team's shared copy sits beside the checkout, the repository's copy must match it.
+#[test]
+fn the_repository_copy_of_the_examples_matches_the_shared_one_when_present() {
+    let shared = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/meta/examples");
+    let Ok(entries) = std::fs::read_dir(&shared) else {
+        eprintln!("no shared examples beside this checkout; nothing to compare");
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap();
+        let ours = std::fs::read(examples_dir().join(name)).unwrap_or_else(|_| {
+            panic!(
+                "{} is missing from testdata/meta-examples",
+                name.to_string_lossy()
+            )
+        });
+        assert_eq!(
+            ours,
+            std::fs::read(&path).unwrap(),
+            "{} differs",
+            name.to_string_lossy()
+        );
+    }
 }
 
 /// Every `.json` example, by file name. Panics when the directory is missing: a test that finds

@@ -420,3 +420,48 @@ async fn killing_the_server_with_sigkill_loses_no_acknowledged_webhook_on_postgr
         fresh_postgres_database(&server, &format!("wagate_kill_{}", std::process::id())).await;
     killing_the_server_loses_no_acknowledged_webhook(url).await;
 }
+
+#[test]
+fn every_command_has_help_and_migrate_is_repeatable() {
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["worker", "--help"],
+        vec!["emulator", "--help"],
+        vec!["tenant", "create", "--help"],
+        vec!["migrate", "--help"],
+        vec!["bench", "ingest", "--help"],
+    ] {
+        let output = Command::new(BIN).args(&args).output().unwrap();
+        assert!(output.status.success(), "wagate {args:?} --help");
+        assert!(!output.stdout.is_empty());
+    }
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/wagate.db", data.path().display());
+    for _ in 0..2 {
+        let output = wagate(data.path(), &url, "127.0.0.1:0", "http://127.0.0.1:9")
+            .arg("migrate")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+    }
+}
+
+#[test]
+fn a_bad_setting_fails_with_one_clear_line_on_stderr() {
+    let data = tempfile::tempdir().unwrap();
+    let output = wagate(
+        data.path(),
+        "mysql://nope",
+        "127.0.0.1:0",
+        "http://127.0.0.1:9",
+    )
+    .arg("migrate")
+    .stderr(Stdio::piped())
+    .output()
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("WAGATE_DATABASE_URL"), "{stderr}");
+}
