@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::clock::now_ms;
 use crate::ids::{new_id, random_token};
+use crate::inbound::keys::ConnectionKeys;
 use crate::store::connections::{
     ConnectionRow, CredentialUpdate, InsertConnectionError, STATUS_CONNECTED, STATUS_NEEDS_REAUTH,
 };
@@ -85,6 +86,8 @@ pub struct Connections<'a> {
     pub store: &'a Store,
     pub vault: &'a Vault,
     pub graph: &'a GraphClient,
+    /// Told when credentials change, so webhooks stop using the old ones at once.
+    pub webhook_keys: &'a ConnectionKeys,
 }
 
 impl Connections<'_> {
@@ -269,6 +272,7 @@ impl Connections<'_> {
             .update_connection(tenant_id, id, &update, now_ms())
             .await?
             .ok_or(ConnectionError::NotFound)?;
+        self.webhook_keys.forget_connection(id);
         self.view(row)
     }
 
@@ -355,6 +359,7 @@ impl Connections<'_> {
             .disconnect_connection(tenant_id, id, now_ms())
             .await?
             .ok_or(ConnectionError::NotFound)?;
+        self.webhook_keys.forget_connection(id);
         tracing::info!("connection disconnected; credentials wiped");
         self.view(row)
     }

@@ -28,6 +28,7 @@ fn service(state: &AppState) -> Connections<'_> {
         store: &state.store,
         vault: &state.vault,
         graph: &state.graph,
+        webhook_keys: &state.webhook_keys,
     }
 }
 

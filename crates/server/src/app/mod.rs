@@ -26,6 +26,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::Settings;
 use crate::inbound::ingest::{Ingest, IngestConfig};
+use crate::inbound::keys::ConnectionKeys;
 use crate::inbound::processor::{Processor, ProcessorConfig};
 use crate::jobs::RunnerConfig;
 use crate::realtime::EventBus;
@@ -113,6 +114,7 @@ impl Application {
             vault: Arc::new(vault),
             graph,
             ingest,
+            webhook_keys: Arc::new(ConnectionKeys::new(Duration::from_secs(5), 10_000)),
             events: EventBus::new(1024),
             inbox_wakeup,
             jobs_wakeup: Arc::new(Notify::new()),

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use crate::config::Settings;
 use crate::inbound::ingest::Ingest;
+use crate::inbound::keys::ConnectionKeys;
 use crate::realtime::EventBus;
 use crate::store::Store;
 use crate::vault::Vault;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub graph: GraphClient,
     pub ingest: Ingest,
+    /// Connection keys and app secrets recently used by webhooks.
+    pub webhook_keys: Arc<ConnectionKeys>,
     pub events: EventBus,
     /// Woken after each inbox commit so the processor starts at once instead of polling.
     pub inbox_wakeup: Arc<Notify>,

@@ -54,15 +54,97 @@ pub enum Change {
     TemplateUpdated(Box<TemplateRow>),
 }
 
-/// Connections looked up while applying, so a batch asks the database once per connection.
+/// What one processing transaction remembers: connections, contacts and conversations already
+/// looked up, and the conversation changes to write once at the end rather than per message.
+/// It lives exactly as long as its transaction, so nothing in it can outlive a rollback.
 #[derive(Default)]
-pub struct ConnectionCache {
+pub struct Batch {
     by_id: HashMap<String, Option<ConnectionRow>>,
     by_phone: HashMap<String, Option<ConnectionRow>>,
     by_waba: HashMap<String, Vec<ConnectionRow>>,
+    contacts: HashMap<(String, String), String>,
+    conversations: HashMap<(String, String), String>,
+    touches: HashMap<String, PendingTouch>,
 }
 
-impl ConnectionCache {
+/// The sum of what a batch's messages change on one conversation.
+struct PendingTouch {
+    tenant_id: String,
+    unread_added: i64,
+    newest_at: i64,
+    newest_preview: String,
+    newest_inbound: Option<(i64, String)>,
+}
+
+impl Batch {
+    /// Adds a stored message to its conversation's pending change.
+    fn touch(
+        &mut self,
+        row: &MessageRow,
+        preview: String,
+        unread: i64,
+        inbound_wamid: Option<&str>,
+    ) {
+        let pending = self
+            .touches
+            .entry(row.conversation_id.clone())
+            .or_insert_with(|| PendingTouch {
+                tenant_id: row.tenant_id.clone(),
+                unread_added: 0,
+                newest_at: i64::MIN,
+                newest_preview: String::new(),
+                newest_inbound: None,
+            });
+        pending.unread_added += unread;
+        if row.message_at >= pending.newest_at {
+            pending.newest_at = row.message_at;
+            pending.newest_preview = preview;
+        }
+        if let Some(wamid) = inbound_wamid
+            && pending
+                .newest_inbound
+                .as_ref()
+                .is_none_or(|(at, _)| row.message_at >= *at)
+        {
+            pending.newest_inbound = Some((row.message_at, wamid.to_owned()));
+        }
+    }
+
+    /// Writes the batch's conversation changes (one statement per conversation) and returns them
+    /// as changes to announce. Call once, after the last row of the transaction.
+    pub async fn flush(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        now: i64,
+    ) -> Result<Vec<Change>, StoreError> {
+        let mut changes = Vec::with_capacity(self.touches.len());
+        for (conversation_id, pending) in self.touches.drain() {
+            store
+                .touch_conversation(
+                    conn,
+                    &ConversationTouch {
+                        conversation_id: &conversation_id,
+                        message_at: pending.newest_at,
+                        preview: &pending.newest_preview,
+                        unread_added: pending.unread_added,
+                        inbound: pending
+                            .newest_inbound
+                            .as_ref()
+                            .map(|(at, wamid)| (*at, wamid.as_str())),
+                        now,
+                    },
+                )
+                .await?;
+            changes.push(Change::ConversationTouched {
+                tenant_id: pending.tenant_id,
+                conversation_id,
+                unread_changed: pending.unread_added > 0,
+            });
+        }
+        Ok(changes)
+    }
+
     async fn by_id(
         &mut self,
         store: &Store,
@@ -111,7 +193,7 @@ impl ConnectionCache {
 pub async fn apply_row(
     store: &Store,
     conn: &mut Conn,
-    cache: &mut ConnectionCache,
+    cache: &mut Batch,
     row: &InboxRow,
     now: i64,
 ) -> Result<Vec<Change>, ApplyError> {
@@ -132,6 +214,7 @@ pub async fn apply_row(
         now,
         received_at: row.received_at,
         changes: &mut changes,
+        batch: cache,
     };
     for entry in notification.entry.iter().filter_map(Item::parsed) {
         for change in entry.changes.iter() {
@@ -144,15 +227,25 @@ pub async fn apply_row(
             };
             match &change.value {
                 ChangeValue::Messages(value) => {
-                    let target =
-                        route(store, cache, own.as_ref(), &value.metadata.phone_number_id).await?;
+                    let target = route(
+                        store,
+                        applier.batch,
+                        own.as_ref(),
+                        &value.metadata.phone_number_id,
+                    )
+                    .await?;
                     if let Some(connection) = target {
                         applier.messages(&connection, value).await?;
                     }
                 }
                 ChangeValue::MessageEchoes(value) => {
-                    let target =
-                        route(store, cache, own.as_ref(), &value.metadata.phone_number_id).await?;
+                    let target = route(
+                        store,
+                        applier.batch,
+                        own.as_ref(),
+                        &value.metadata.phone_number_id,
+                    )
+                    .await?;
                     if let Some(connection) = target {
                         applier.echoes(&connection, value).await?;
                     }
@@ -160,7 +253,9 @@ pub async fn apply_row(
                 ChangeValue::TemplateStatus(_)
                 | ChangeValue::TemplateQuality(_)
                 | ChangeValue::TemplateCategory(_) => {
-                    for connection in template_targets(store, cache, own.as_ref(), entry).await? {
+                    for connection in
+                        template_targets(store, applier.batch, own.as_ref(), entry).await?
+                    {
                         applier.template(&connection, entry, &change.value).await?;
                     }
                 }
@@ -184,7 +279,7 @@ pub async fn apply_row(
 /// the platform URL routes each item by its phone number.
 async fn route(
     store: &Store,
-    cache: &mut ConnectionCache,
+    cache: &mut Batch,
     own: Option<&ConnectionRow>,
     phone_number_id: &str,
 ) -> Result<Option<ConnectionRow>, StoreError> {
@@ -215,7 +310,7 @@ async fn route(
 /// Template events name a WhatsApp Business Account (the entry id), not a phone number.
 async fn template_targets(
     store: &Store,
-    cache: &mut ConnectionCache,
+    cache: &mut Batch,
     own: Option<&ConnectionRow>,
     entry: &Entry,
 ) -> Result<Vec<ConnectionRow>, StoreError> {
@@ -243,6 +338,7 @@ struct Applier<'a> {
     now: i64,
     received_at: i64,
     changes: &'a mut Vec<Change>,
+    batch: &'a mut Batch,
 }
 
 impl Applier<'_> {
@@ -317,27 +413,14 @@ impl Applier<'_> {
             metrics::counter!("wagate_messages_duplicate_total").increment(1);
             return Ok(());
         };
-        let counts_as_unread = counts_as_unread(kind);
         let preview = views::preview(kind, message.type_object());
-        self.store
-            .touch_conversation(
-                self.conn,
-                &ConversationTouch {
-                    conversation_id: &row.conversation_id,
-                    message_at,
-                    preview: &preview,
-                    counts_as_unread,
-                    inbound_wamid: opens_service_window(kind).then_some(message.id.as_str()),
-                    now: self.now,
-                },
-            )
-            .await?;
+        self.batch.touch(
+            &row,
+            preview,
+            i64::from(counts_as_unread(kind)),
+            opens_service_window(kind).then_some(message.id.as_str()),
+        );
         metrics::counter!("wagate_messages_received_total").increment(1);
-        self.changes.push(Change::ConversationTouched {
-            tenant_id: row.tenant_id.clone(),
-            conversation_id: row.conversation_id.clone(),
-            unread_changed: counts_as_unread,
-        });
         self.changes.push(Change::MessageCreated(Box::new(row)));
         Ok(())
     }
@@ -384,24 +467,7 @@ impl Applier<'_> {
                 .await?;
             let Some(row) = stored else { continue };
             let preview = views::preview(kind, message.type_object());
-            self.store
-                .touch_conversation(
-                    self.conn,
-                    &ConversationTouch {
-                        conversation_id: &row.conversation_id,
-                        message_at,
-                        preview: &preview,
-                        counts_as_unread: false,
-                        inbound_wamid: None,
-                        now: self.now,
-                    },
-                )
-                .await?;
-            self.changes.push(Change::ConversationTouched {
-                tenant_id: row.tenant_id.clone(),
-                conversation_id: row.conversation_id.clone(),
-                unread_changed: false,
-            });
+            self.batch.touch(&row, preview, 0, None);
             let mut row = row;
             self.apply_waiting_status(connection, &mut row).await?;
             self.changes.push(Change::MessageCreated(Box::new(row)));
@@ -569,21 +635,40 @@ impl Applier<'_> {
         m: StoredMessage<'_>,
     ) -> Result<Option<MessageRow>, StoreError> {
         let tenant_id = &m.connection.tenant_id;
-        let contact_id = self
-            .store
-            .upsert_contact(self.conn, tenant_id, m.customer, m.name, self.now)
-            .await?;
-        let conversation_id = self
-            .store
-            .upsert_conversation(
-                self.conn,
-                tenant_id,
-                &m.connection.id,
-                &contact_id,
-                m.message_at,
-                self.now,
-            )
-            .await?;
+        let contact_key = (tenant_id.clone(), m.customer.to_owned());
+        let contact_id = match self.batch.contacts.get(&contact_key) {
+            // Seen earlier in this transaction; a name given now is still worth keeping.
+            Some(id) if m.name.is_none() => id.clone(),
+            _ => {
+                let id = self
+                    .store
+                    .upsert_contact(self.conn, tenant_id, m.customer, m.name, self.now)
+                    .await?;
+                self.batch.contacts.insert(contact_key, id.clone());
+                id
+            }
+        };
+        let conversation_key = (m.connection.id.clone(), contact_id.clone());
+        let conversation_id = match self.batch.conversations.get(&conversation_key) {
+            Some(id) => id.clone(),
+            None => {
+                let id = self
+                    .store
+                    .upsert_conversation(
+                        self.conn,
+                        tenant_id,
+                        &m.connection.id,
+                        &contact_id,
+                        m.message_at,
+                        self.now,
+                    )
+                    .await?;
+                self.batch
+                    .conversations
+                    .insert(conversation_key, id.clone());
+                id
+            }
+        };
         let id = crate::ids::new_id();
         let payload = m.payload.to_string();
         let inserted = self

@@ -2,5 +2,6 @@
 
 pub mod apply;
 pub mod ingest;
+pub mod keys;
 pub mod processor;
 pub mod routes;

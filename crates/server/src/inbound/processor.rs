@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::apply::{ApplyError, Change, ConnectionCache, apply_row};
+use super::apply::{ApplyError, Batch, Change, apply_row};
 use crate::clock::now_ms;
 use crate::realtime::{Event, EventBus, kind};
 use crate::store::inbox::InboxRow;
@@ -100,7 +100,7 @@ impl Processor {
     /// Applies one batch of due rows; returns how many rows were handled.
     pub async fn process_batch(&self) -> Result<usize, StoreError> {
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_derived().await?;
         let rows = self
             .store
             .claim_inbox_rows(&mut tx, self.config.batch_size, now)
@@ -109,11 +109,11 @@ impl Processor {
             tx.rollback().await?;
             return Ok(0);
         }
-        let mut cache = ConnectionCache::default();
+        let mut batch = Batch::default();
         let mut changes = Vec::new();
         let mut failed = false;
         for row in &rows {
-            match apply_row(&self.store, &mut tx, &mut cache, row, now).await {
+            match apply_row(&self.store, &mut tx, &mut batch, row, now).await {
                 Ok(mut applied) => changes.append(&mut applied),
                 Err(error) => {
                     tracing::debug!(inbox_id = row.id, error = %error, "row failed inside a batch; applying the batch row by row");
@@ -123,6 +123,7 @@ impl Processor {
             }
         }
         if !failed {
+            changes.append(&mut batch.flush(&self.store, &mut tx, now).await?);
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             self.store.mark_inbox_done(&mut tx, &ids, now).await?;
             tx.commit().await?;
@@ -139,9 +140,20 @@ impl Processor {
 
     async fn process_alone(&self, row: &InboxRow) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
-        let mut cache = ConnectionCache::default();
-        match apply_row(&self.store, &mut tx, &mut cache, row, now).await {
+        let mut tx = self.store.begin_derived().await?;
+        let mut batch = Batch::default();
+        let applied = match apply_row(&self.store, &mut tx, &mut batch, row, now).await {
+            Ok(mut changes) => batch
+                .flush(&self.store, &mut tx, now)
+                .await
+                .map(|mut touched| {
+                    changes.append(&mut touched);
+                    changes
+                })
+                .map_err(ApplyError::from),
+            Err(error) => Err(error),
+        };
+        match applied {
             Ok(changes) => {
                 self.store.mark_inbox_done(&mut tx, &[row.id], now).await?;
                 tx.commit().await?;

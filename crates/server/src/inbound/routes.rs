@@ -99,7 +99,11 @@ async fn receive_connection(
     if !plausible_key(&connection_key) {
         return Err(Refusal::UnknownKey);
     }
-    let connection = match state.store.connection_by_key(&connection_key).await {
+    let connection = match state
+        .webhook_keys
+        .resolve(&state.store, &state.vault, &connection_key)
+        .await
+    {
         Ok(Some(connection)) => connection,
         Ok(None) => return Err(Refusal::UnknownKey),
         Err(error) => {
@@ -108,19 +112,8 @@ async fn receive_connection(
         }
     };
     let body = read_limited(body).await?;
-    let secret = connection
-        .app_secret
-        .as_deref()
-        .and_then(|sealed| {
-            state
-                .vault
-                .open(SecretSlot::new("connections", "app_secret", &connection.id), sealed)
-                .map_err(|e| tracing::error!(connection_id = %connection.id, error = %e, "app secret cannot be opened"))
-                .ok()
-        })
-        .ok_or(Refusal::UnknownKey)?;
-    check_signature(&secret, &body, &headers)?;
-    store(&state, Some(connection.id), body).await
+    check_signature(&connection.app_secret, &body, &headers)?;
+    store(&state, Some(connection.connection_id), body).await
 }
 
 #[tracing::instrument(skip_all)]

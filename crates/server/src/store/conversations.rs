@@ -56,10 +56,10 @@ pub struct ConversationTouch<'a> {
     /// The message's own time (Meta's timestamp), not when it reached us.
     pub message_at: i64,
     pub preview: &'a str,
-    /// Adds one to the unread count.
-    pub counts_as_unread: bool,
-    /// A customer message that opens or extends the service window, with its wamid.
-    pub inbound_wamid: Option<&'a str>,
+    /// Added to the unread count.
+    pub unread_added: i64,
+    /// The newest customer message that opens or extends the service window: its time and wamid.
+    pub inbound: Option<(i64, &'a str)>,
     pub now: i64,
 }
 
@@ -127,14 +127,17 @@ impl Store {
         col(&row, "id")
     }
 
-    /// Folds a newly stored message into its conversation. Times only move forward, so messages
+    /// Folds newly stored messages into their conversation. Times only move forward, so messages
     /// applied out of order leave the newest one as the preview and the window at its latest.
     pub async fn touch_conversation(
         &self,
         conn: &mut Conn,
         touch: &ConversationTouch<'_>,
     ) -> Result<(), StoreError> {
-        let inbound = i64::from(touch.inbound_wamid.is_some());
+        let (inbound_at, inbound_wamid) = match touch.inbound {
+            Some((at, wamid)) => (at, Some(wamid)),
+            None => (-1, None),
+        };
         sqlx::query(
             "UPDATE conversations SET
                  unread_count = unread_count + $2,
@@ -142,21 +145,21 @@ impl Store {
                      THEN $4 ELSE last_message_preview END,
                  last_message_at = CASE WHEN COALESCE(last_message_at, 0) <= $3
                      THEN $3 ELSE last_message_at END,
-                 last_inbound_wamid = CASE WHEN $5 = 1 AND COALESCE(last_inbound_at, 0) <= $3
+                 last_inbound_wamid = CASE WHEN $5 >= 0 AND COALESCE(last_inbound_at, 0) <= $5
                      THEN $6 ELSE last_inbound_wamid END,
-                 window_expires_at = CASE WHEN $5 = 1 AND COALESCE(last_inbound_at, 0) <= $3
-                     THEN $3 + $7 ELSE window_expires_at END,
-                 last_inbound_at = CASE WHEN $5 = 1 AND COALESCE(last_inbound_at, 0) <= $3
-                     THEN $3 ELSE last_inbound_at END,
+                 window_expires_at = CASE WHEN $5 >= 0 AND COALESCE(last_inbound_at, 0) <= $5
+                     THEN $5 + $7 ELSE window_expires_at END,
+                 last_inbound_at = CASE WHEN $5 >= 0 AND COALESCE(last_inbound_at, 0) <= $5
+                     THEN $5 ELSE last_inbound_at END,
                  updated_at = $8
              WHERE id = $1",
         )
         .bind(touch.conversation_id)
-        .bind(i64::from(touch.counts_as_unread))
+        .bind(touch.unread_added)
         .bind(touch.message_at)
         .bind(touch.preview)
-        .bind(inbound)
-        .bind(touch.inbound_wamid)
+        .bind(inbound_at)
+        .bind(inbound_wamid)
         .bind(SERVICE_WINDOW_MS)
         .bind(touch.now)
         .execute(&mut *conn)

@@ -127,14 +127,18 @@ impl Store {
         ids: &[i64],
         now: i64,
     ) -> Result<(), StoreError> {
-        for id in ids {
-            sqlx::query(
-                "UPDATE inbox SET state = 'done', processed_at = $2, last_error = NULL WHERE id = $1",
-            )
-            .bind(id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+        for chunk in ids.chunks(ROWS_PER_INSERT) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "UPDATE inbox SET state = 'done', processed_at = $1, last_error = NULL WHERE id IN ({})",
+                placeholders.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.execute(&mut *conn).await?;
         }
         Ok(())
     }

@@ -152,14 +152,40 @@ impl Store {
         &self.read
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`),
-    /// so a transaction that reads before it writes cannot deadlock against another process.
+    /// Starts a write transaction whose commit is on disk before it returns: for facts that
+    /// exist nowhere else (webhook bodies, API writes, jobs). On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`), so a transaction that reads before it writes cannot deadlock
+    /// against another process.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let tx = match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Sqlite => {
+                self.write
+                    .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
+                    .await?
+            }
             Backend::Postgres => self.write.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// Starts a write transaction for work derived from something already durable (applying
+    /// stored webhooks). Its commit may be lost in a power failure, in which case the inbox rows it
+    /// marked done are simply applied again, harmlessly; in exchange it skips the disk flush that
+    /// would otherwise hold up the webhook commits queued behind it.
+    pub async fn begin_derived(&self) -> Result<Tx, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(self
+                .write
+                .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                .await?),
+            Backend::Postgres => {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("SET LOCAL synchronous_commit = off")
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
     }
 
     /// Whether the database answers.
