@@ -130,7 +130,7 @@ CREATE TABLE inbox (
     last_error       TEXT,
     processed_at     BIGINT
 );
-CREATE INDEX inbox_pending ON inbox (next_attempt_at, id) WHERE state = 'pending';
+CREATE INDEX inbox_pending ON inbox (id) WHERE state = 'pending';
 CREATE INDEX inbox_connection_state ON inbox (connection_id, state, id);
 
 CREATE TABLE templates (

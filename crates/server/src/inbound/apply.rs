@@ -11,7 +11,7 @@ use cloudapi::webhook::{
 use serde_json::Value;
 
 use crate::store::connections::ConnectionRow;
-use crate::store::conversations::ConversationTouch;
+use crate::store::conversations::{ContactUpsert, ConversationTouch, ConversationUpsert};
 use crate::store::inbox::InboxRow;
 use crate::store::messages::{
     DIRECTION_INBOUND, DIRECTION_OUTBOUND, MessageError, MessageRow, NewMessage, StatusChange, rank,
@@ -65,6 +65,23 @@ pub struct Batch {
     contacts: HashMap<(String, String), String>,
     conversations: HashMap<(String, String), String>,
     touches: HashMap<String, PendingTouch>,
+    /// Customer messages waiting for the batch's bulk insert.
+    inbound: Vec<PendingInbound>,
+}
+
+/// A customer message, parsed and routed, to be stored with the rest of its batch.
+struct PendingInbound {
+    tenant_id: String,
+    connection_id: String,
+    customer: String,
+    name: Option<String>,
+    wamid: String,
+    kind: String,
+    payload: String,
+    message_at: i64,
+    preview: String,
+    unread: i64,
+    opens_window: bool,
 }
 
 /// The sum of what a batch's messages change on one conversation.
@@ -110,32 +127,38 @@ impl Batch {
         }
     }
 
-    /// Writes the batch's conversation changes (one statement per conversation) and returns them
-    /// as changes to announce. Call once, after the last row of the transaction.
+    /// Stores the batch's customer messages (contacts, conversations and messages in a few
+    /// multi-row statements), then writes every conversation's change once, and returns what to
+    /// announce. Call once, after the last row of the transaction.
     pub async fn flush(
         &mut self,
         store: &Store,
         conn: &mut Conn,
         now: i64,
     ) -> Result<Vec<Change>, StoreError> {
-        let mut changes = Vec::with_capacity(self.touches.len());
-        for (conversation_id, pending) in self.touches.drain() {
-            store
-                .touch_conversation(
-                    conn,
-                    &ConversationTouch {
-                        conversation_id: &conversation_id,
-                        message_at: pending.newest_at,
-                        preview: &pending.newest_preview,
-                        unread_added: pending.unread_added,
-                        inbound: pending
-                            .newest_inbound
-                            .as_ref()
-                            .map(|(at, wamid)| (*at, wamid.as_str())),
-                        now,
-                    },
-                )
+        let mut changes = Vec::new();
+        let inbound = std::mem::take(&mut self.inbound);
+        if !inbound.is_empty() {
+            self.store_inbound(store, conn, inbound, now, &mut changes)
                 .await?;
+        }
+        let touches: Vec<(String, PendingTouch)> = self.touches.drain().collect();
+        let rows: Vec<ConversationTouch<'_>> = touches
+            .iter()
+            .map(|(conversation_id, pending)| ConversationTouch {
+                conversation_id,
+                message_at: pending.newest_at,
+                preview: &pending.newest_preview,
+                unread_added: pending.unread_added,
+                inbound: pending
+                    .newest_inbound
+                    .as_ref()
+                    .map(|(at, wamid)| (*at, wamid.as_str())),
+                now,
+            })
+            .collect();
+        store.touch_conversations(conn, &rows).await?;
+        for (conversation_id, pending) in touches {
             changes.push(Change::ConversationTouched {
                 tenant_id: pending.tenant_id,
                 conversation_id,
@@ -143,6 +166,144 @@ impl Batch {
             });
         }
         Ok(changes)
+    }
+
+    async fn store_inbound(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        inbound: Vec<PendingInbound>,
+        now: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), StoreError> {
+        // Contacts not yet known in this transaction, or that now come with a name.
+        let mut wanted: Vec<ContactUpsert<'_>> = Vec::new();
+        let mut seen = HashMap::new();
+        for p in &inbound {
+            let key = (p.tenant_id.clone(), p.customer.clone());
+            if self.contacts.contains_key(&key) && p.name.is_none() {
+                continue;
+            }
+            match seen.get(&key) {
+                Some(&at) => {
+                    if p.name.is_some() {
+                        let slot: &mut ContactUpsert<'_> = &mut wanted[at];
+                        slot.name = p.name.as_deref();
+                    }
+                }
+                None => {
+                    seen.insert(key, wanted.len());
+                    wanted.push(ContactUpsert {
+                        tenant_id: &p.tenant_id,
+                        wa_id: &p.customer,
+                        name: p.name.as_deref(),
+                    });
+                }
+            }
+        }
+        for (key, id) in store.upsert_contacts(conn, &wanted, now).await? {
+            self.contacts.insert(key, id);
+        }
+        let mut wanted: Vec<ConversationUpsert<'_>> = Vec::new();
+        let mut seen = HashMap::new();
+        let mut contact_ids = Vec::with_capacity(inbound.len());
+        for p in &inbound {
+            let contact_id = self
+                .contacts
+                .get(&(p.tenant_id.clone(), p.customer.clone()))
+                .cloned()
+                .ok_or_else(|| StoreError::Corrupt("a contact upsert returned no row".into()))?;
+            contact_ids.push(contact_id);
+        }
+        for (p, contact_id) in inbound.iter().zip(&contact_ids) {
+            let key = (p.connection_id.clone(), contact_id.clone());
+            if self.conversations.contains_key(&key) {
+                continue;
+            }
+            match seen.get(&key) {
+                Some(&at) => {
+                    let slot: &mut ConversationUpsert<'_> = &mut wanted[at];
+                    slot.message_at = slot.message_at.min(p.message_at);
+                }
+                None => {
+                    seen.insert(key, wanted.len());
+                    wanted.push(ConversationUpsert {
+                        tenant_id: &p.tenant_id,
+                        connection_id: &p.connection_id,
+                        contact_id,
+                        message_at: p.message_at,
+                    });
+                }
+            }
+        }
+        for (key, id) in store.upsert_conversations(conn, &wanted, now).await? {
+            self.conversations.insert(key, id);
+        }
+        let mut rows = Vec::with_capacity(inbound.len());
+        for (p, contact_id) in inbound.iter().zip(contact_ids) {
+            let conversation_id = self
+                .conversations
+                .get(&(p.connection_id.clone(), contact_id.clone()))
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Corrupt("a conversation upsert returned no row".into())
+                })?;
+            rows.push(MessageRow {
+                id: crate::ids::new_id(),
+                tenant_id: p.tenant_id.clone(),
+                connection_id: p.connection_id.clone(),
+                conversation_id,
+                contact_id,
+                contact_wa_id: p.customer.clone(),
+                contact_name: p.name.clone(),
+                direction: DIRECTION_INBOUND.to_owned(),
+                wamid: Some(p.wamid.clone()),
+                message_type: p.kind.clone(),
+                payload: p.payload.clone(),
+                status: "received".to_owned(),
+                status_rank: rank::RECEIVED,
+                error_code: None,
+                error_title: None,
+                error_message: None,
+                message_at: p.message_at,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let new: Vec<NewMessage<'_>> = rows
+            .iter()
+            .map(|r| NewMessage {
+                id: &r.id,
+                tenant_id: &r.tenant_id,
+                connection_id: &r.connection_id,
+                conversation_id: &r.conversation_id,
+                contact_id: &r.contact_id,
+                direction: DIRECTION_INBOUND,
+                wamid: r.wamid.as_deref(),
+                message_type: &r.message_type,
+                payload: &r.payload,
+                status: "received",
+                status_rank: rank::RECEIVED,
+                message_at: r.message_at,
+                now,
+            })
+            .collect();
+        let inserted = store.insert_messages(conn, &new).await?;
+        for (row, p) in rows.into_iter().zip(inbound) {
+            if !inserted.contains(&row.id) {
+                metrics::counter!("wagate_messages_duplicate_total").increment(1);
+                continue;
+            }
+            self.touch(
+                &row,
+                p.preview,
+                p.unread,
+                p.opens_window.then_some(p.wamid.as_str()),
+            );
+            metrics::counter!("wagate_messages_received_total").increment(1);
+            changes.push(Change::MessageCreated(Box::new(row)));
+        }
+        Ok(())
     }
 
     async fn by_id(
@@ -393,35 +554,19 @@ impl Applier<'_> {
             return Ok(());
         };
         let kind = message.message_type();
-        let message_at = message_time(message.timestamp_secs(), self.received_at);
-        let payload = message.to_value();
-        let stored = self
-            .store_message(StoredMessage {
-                connection,
-                customer,
-                name,
-                direction: DIRECTION_INBOUND,
-                wamid: &message.id,
-                kind,
-                payload: &payload,
-                status: "received",
-                status_rank: rank::RECEIVED,
-                message_at,
-            })
-            .await?;
-        let Some(row) = stored else {
-            metrics::counter!("wagate_messages_duplicate_total").increment(1);
-            return Ok(());
-        };
-        let preview = views::preview(kind, message.type_object());
-        self.batch.touch(
-            &row,
-            preview,
-            i64::from(counts_as_unread(kind)),
-            opens_service_window(kind).then_some(message.id.as_str()),
-        );
-        metrics::counter!("wagate_messages_received_total").increment(1);
-        self.changes.push(Change::MessageCreated(Box::new(row)));
+        self.batch.inbound.push(PendingInbound {
+            tenant_id: connection.tenant_id.clone(),
+            connection_id: connection.id.clone(),
+            customer: customer.to_owned(),
+            name: name.map(str::to_owned),
+            wamid: message.id.clone(),
+            kind: kind.to_owned(),
+            payload: message.to_value().to_string(),
+            message_at: message_time(message.timestamp_secs(), self.received_at),
+            preview: views::preview(kind, message.type_object()),
+            unread: i64::from(counts_as_unread(kind)),
+            opens_window: opens_service_window(kind),
+        });
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -24,6 +25,10 @@ use crate::vault::SecretSlot;
 
 /// Meta batches at most 1000 updates per POST; 3 MiB holds that with room to spare.
 pub const MAX_WEBHOOK_BODY: usize = 3 * 1024 * 1024;
+
+/// How much of an oversized body is read and thrown away so the sender gets its 413 instead of a
+/// broken connection; anything larger is cut off.
+const DISCARD_LIMIT: usize = 16 * 1024 * 1024;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -95,7 +100,9 @@ async fn receive_connection(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, Refusal> {
-    check_declared_length(&headers)?;
+    if declared_too_large(&headers) {
+        return Err(discard(body).await);
+    }
     if !plausible_key(&connection_key) {
         return Err(Refusal::UnknownKey);
     }
@@ -122,7 +129,9 @@ async fn receive_platform(
     headers: HeaderMap,
     body: Body,
 ) -> Result<StatusCode, Refusal> {
-    check_declared_length(&headers)?;
+    if declared_too_large(&headers) {
+        return Err(discard(body).await);
+    }
     let Some(secret) = state.settings.meta_app_secret.clone() else {
         return Err(Refusal::UnknownKey);
     };
@@ -153,24 +162,39 @@ async fn store(
     }
 }
 
-fn check_declared_length(headers: &HeaderMap) -> Result<(), Refusal> {
-    let declared = headers
+fn declared_too_large(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > MAX_WEBHOOK_BODY as u64 => Err(Refusal::TooLarge),
-        _ => Ok(()),
-    }
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > MAX_WEBHOOK_BODY as u64)
+}
+
+/// Reads an oversized body to its end (up to [`DISCARD_LIMIT`]) without keeping it.
+async fn discard(body: Body) -> Refusal {
+    let _ = Limited::new(body, DISCARD_LIMIT).collect().await;
+    Refusal::TooLarge
 }
 
 async fn read_limited(body: Body) -> Result<Bytes, Refusal> {
-    match Limited::new(body, MAX_WEBHOOK_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(Refusal::TooLarge),
+    let mut stream = body.into_data_stream();
+    let mut collected = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
         // The client went away mid-body; nothing was stored and Meta will retry.
-        Err(_) => Err(Refusal::Unavailable),
+        let chunk = chunk.map_err(|_| Refusal::Unavailable)?;
+        seen += chunk.len();
+        if seen > DISCARD_LIMIT {
+            return Err(Refusal::TooLarge);
+        }
+        if seen <= MAX_WEBHOOK_BODY {
+            collected.extend_from_slice(&chunk);
+        }
     }
+    if seen > MAX_WEBHOOK_BODY {
+        return Err(Refusal::TooLarge);
+    }
+    Ok(collected.freeze())
 }
 
 fn check_signature(secret: &SecretString, body: &[u8], headers: &HeaderMap) -> Result<(), Refusal> {

@@ -255,3 +255,188 @@ impl Store {
         row.as_ref().map(|r| col(r, "id")).transpose()
     }
 }
+
+/// Rows per multi-row statement: well under both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// A contact to create or refresh in bulk.
+#[derive(Debug, Clone)]
+pub struct ContactUpsert<'a> {
+    pub tenant_id: &'a str,
+    pub wa_id: &'a str,
+    pub name: Option<&'a str>,
+}
+
+/// A conversation to find or create in bulk.
+#[derive(Debug, Clone)]
+pub struct ConversationUpsert<'a> {
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub contact_id: &'a str,
+    pub message_at: i64,
+}
+
+impl Store {
+    /// Creates or refreshes many contacts in few statements; returns `((tenant_id, wa_id), id)`.
+    /// Each `(tenant_id, wa_id)` must appear once.
+    pub async fn upsert_contacts(
+        &self,
+        conn: &mut Conn,
+        contacts: &[ContactUpsert<'_>],
+        now: i64,
+    ) -> Result<Vec<((String, String), String)>, StoreError> {
+        let mut out = Vec::with_capacity(contacts.len());
+        for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
+            let values = placeholders(chunk.len(), 5, |p| {
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 4
+                )
+            });
+            let sql = format!(
+                "INSERT INTO contacts (id, tenant_id, wa_id, name, created_at, updated_at) VALUES {values}
+                 ON CONFLICT (tenant_id, wa_id) DO UPDATE
+                     SET name = COALESCE(excluded.name, contacts.name), updated_at = excluded.updated_at
+                 RETURNING id, tenant_id, wa_id"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                query = query
+                    .bind(crate::ids::new_id())
+                    .bind(c.tenant_id)
+                    .bind(c.wa_id)
+                    .bind(c.name)
+                    .bind(now);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                out.push((
+                    (col(&row, "tenant_id")?, col(&row, "wa_id")?),
+                    col(&row, "id")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Finds or creates many conversations in few statements; returns
+    /// `((connection_id, contact_id), id)`. Each pair must appear once.
+    pub async fn upsert_conversations(
+        &self,
+        conn: &mut Conn,
+        conversations: &[ConversationUpsert<'_>],
+        now: i64,
+    ) -> Result<Vec<((String, String), String)>, StoreError> {
+        let mut out = Vec::with_capacity(conversations.len());
+        for chunk in conversations.chunks(ROWS_PER_STATEMENT) {
+            let values = placeholders(chunk.len(), 6, |p| {
+                format!(
+                    "(${}, ${}, ${}, ${}, 0, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 5
+                )
+            });
+            let sql = format!(
+                "INSERT INTO conversations (id, tenant_id, connection_id, contact_id, unread_count,
+                     last_message_at, created_at, updated_at) VALUES {values}
+                 ON CONFLICT (connection_id, contact_id) DO UPDATE SET updated_at = excluded.updated_at
+                 RETURNING id, connection_id, contact_id"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for c in chunk {
+                query = query
+                    .bind(crate::ids::new_id())
+                    .bind(c.tenant_id)
+                    .bind(c.connection_id)
+                    .bind(c.contact_id)
+                    .bind(c.message_at)
+                    .bind(now);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                out.push((
+                    (col(&row, "connection_id")?, col(&row, "contact_id")?),
+                    col(&row, "id")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Folds many conversations' new messages in at once; the same forward-only rules as
+    /// [`Store::touch_conversation`]. Each conversation must appear once.
+    pub async fn touch_conversations(
+        &self,
+        conn: &mut Conn,
+        touches: &[ConversationTouch<'_>],
+    ) -> Result<(), StoreError> {
+        for chunk in touches.chunks(ROWS_PER_STATEMENT) {
+            let values = placeholders(chunk.len(), 7, |p| {
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p,
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6
+                )
+            });
+            let window = SERVICE_WINDOW_MS;
+            let sql = format!(
+                "WITH t (id, unread, at, preview, inbound_at, inbound_wamid, now) AS (VALUES {values})
+                 UPDATE conversations SET
+                     unread_count = conversations.unread_count + t.unread,
+                     last_message_preview = CASE WHEN COALESCE(conversations.last_message_at, 0) <= t.at
+                         THEN t.preview ELSE conversations.last_message_preview END,
+                     last_message_at = CASE WHEN COALESCE(conversations.last_message_at, 0) <= t.at
+                         THEN t.at ELSE conversations.last_message_at END,
+                     last_inbound_wamid = CASE WHEN t.inbound_at >= 0
+                             AND COALESCE(conversations.last_inbound_at, 0) <= t.inbound_at
+                         THEN t.inbound_wamid ELSE conversations.last_inbound_wamid END,
+                     window_expires_at = CASE WHEN t.inbound_at >= 0
+                             AND COALESCE(conversations.last_inbound_at, 0) <= t.inbound_at
+                         THEN t.inbound_at + {window} ELSE conversations.window_expires_at END,
+                     last_inbound_at = CASE WHEN t.inbound_at >= 0
+                             AND COALESCE(conversations.last_inbound_at, 0) <= t.inbound_at
+                         THEN t.inbound_at ELSE conversations.last_inbound_at END,
+                     updated_at = t.now
+                 FROM t WHERE conversations.id = t.id"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for touch in chunk {
+                let (inbound_at, inbound_wamid) = match touch.inbound {
+                    Some((at, wamid)) => (at, Some(wamid)),
+                    None => (-1, None),
+                };
+                query = query
+                    .bind(touch.conversation_id)
+                    .bind(touch.unread_added)
+                    .bind(touch.message_at)
+                    .bind(touch.preview)
+                    .bind(inbound_at)
+                    .bind(inbound_wamid)
+                    .bind(touch.now);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// `rows` groups of placeholders, `per_row` parameters each, numbered from `$1`.
+pub(crate) fn placeholders(rows: usize, per_row: usize, group: impl Fn(usize) -> String) -> String {
+    (0..rows)
+        .map(|i| group(i * per_row + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -256,3 +256,52 @@ impl Store {
             .collect()
     }
 }
+
+/// Rows per multi-row insert (13 parameters each).
+const MESSAGES_PER_STATEMENT: usize = 64;
+
+impl Store {
+    /// Inserts many messages, skipping wamids the connection already has; returns the ids of
+    /// the rows actually inserted.
+    pub async fn insert_messages(
+        &self,
+        conn: &mut Conn,
+        messages: &[NewMessage<'_>],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut inserted = std::collections::HashSet::with_capacity(messages.len());
+        for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
+            let values = super::conversations::placeholders(chunk.len(), 13, |p| {
+                let list: Vec<String> = (p..p + 13).map(|n| format!("${n}")).collect();
+                format!("({}, ${})", list.join(", "), p + 12)
+            });
+            let sql = format!(
+                "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
+                     direction, wamid, type, payload, status, status_rank, message_at, created_at, updated_at)
+                 VALUES {values}
+                 ON CONFLICT (connection_id, wamid) DO NOTHING
+                 RETURNING id"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for m in chunk {
+                query = query
+                    .bind(m.id)
+                    .bind(m.tenant_id)
+                    .bind(m.connection_id)
+                    .bind(m.conversation_id)
+                    .bind(m.contact_id)
+                    .bind(m.direction)
+                    .bind(m.wamid)
+                    .bind(m.message_type)
+                    .bind(m.payload)
+                    .bind(m.status)
+                    .bind(m.status_rank)
+                    .bind(m.message_at)
+                    .bind(m.now);
+            }
+            for row in query.fetch_all(&mut *conn).await? {
+                inserted.insert(col(&row, "id")?);
+            }
+        }
+        Ok(inserted)
+    }
+}

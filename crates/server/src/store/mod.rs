@@ -213,6 +213,9 @@ fn sqlite_pool_options(max: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA synchronous = FULL").await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
+                // 32 MiB of page cache per connection: the hot indexes stay in memory.
+                conn.execute("PRAGMA cache_size = -32768").await?;
+                conn.execute("PRAGMA temp_store = MEMORY").await?;
                 Ok(())
             })
         })

@@ -32,6 +32,13 @@ on_both_databases! {
         let huge = vec![b' '; 3 * 1024 * 1024 + 1];
         let huge_signature = cloudapi::signature::sign(number.app_secret.as_bytes(), &huge);
         assert_eq!(post(number.webhook_url().into(), Some(huge_signature), huge).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // The same without a Content-Length (chunked): the limit holds while reading.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..4).map(|_| Ok(vec![b' '; 1024 * 1024])).collect();
+        let chunked = app.client.post(number.webhook_url())
+            .header("x-hub-signature-256", cloudapi::signature::sign(number.app_secret.as_bytes(), b"x"))
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send().await.unwrap();
+        assert_eq!(chunked.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(app.inbox_rows().await, 0, "nothing refused is stored");
         assert!(app.messages("").await.is_empty());
     }
