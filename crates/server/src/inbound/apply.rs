@@ -94,6 +94,11 @@ struct PendingTouch {
 }
 
 impl Batch {
+    /// Customer messages waiting for [`Batch::flush`].
+    pub fn pending_messages(&self) -> usize {
+        self.inbound.len()
+    }
+
     /// Adds a stored message to its conversation's pending change.
     fn touch(
         &mut self,

@@ -24,6 +24,8 @@ use crate::views;
 pub struct ProcessorConfig {
     /// Rows applied per transaction.
     pub batch_size: i64,
+    /// A transaction stops taking rows once it holds this many customer messages.
+    pub max_messages_per_batch: usize,
     /// Failed attempts before a row is parked.
     pub max_attempts: i64,
     /// How often to look for due retries when nothing wakes the processor.
@@ -36,7 +38,8 @@ pub struct ProcessorConfig {
 impl Default for ProcessorConfig {
     fn default() -> Self {
         Self {
-            batch_size: 64,
+            batch_size: 128,
+            max_messages_per_batch: 256,
             max_attempts: 10,
             idle_poll: Duration::from_secs(1),
             first_backoff: Duration::from_secs(2),
@@ -112,18 +115,38 @@ impl Processor {
         let mut batch = Batch::default();
         let mut changes = Vec::new();
         let mut failed = false;
+        let mut taken = 0;
         for row in &rows {
             match apply_row(&self.store, &mut tx, &mut batch, row, now).await {
-                Ok(mut applied) => changes.append(&mut applied),
+                Ok(mut applied) => {
+                    changes.append(&mut applied);
+                    taken += 1;
+                    // Webhooks queue for the same writer on SQLite: keep each hold short. Rows
+                    // left unapplied stay pending and lead the next batch.
+                    if batch.pending_messages() >= self.config.max_messages_per_batch {
+                        break;
+                    }
+                }
                 Err(error) => {
                     tracing::debug!(inbox_id = row.id, error = %error, "row failed inside a batch; applying the batch row by row");
                     failed = true;
+                    taken += 1;
                     break;
                 }
             }
         }
+        let rows = &rows[..taken];
         if !failed {
-            changes.append(&mut batch.flush(&self.store, &mut tx, now).await?);
+            match batch.flush(&self.store, &mut tx, now).await {
+                Ok(mut touched) => changes.append(&mut touched),
+                Err(error) if error.is_unavailable() => return Err(error),
+                Err(error) => {
+                    tracing::debug!(error = %error, "batch write failed; applying the batch row by row");
+                    failed = true;
+                }
+            }
+        }
+        if !failed {
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             self.store.mark_inbox_done(&mut tx, &ids, now).await?;
             tx.commit().await?;
@@ -132,7 +155,7 @@ impl Processor {
             return Ok(rows.len());
         }
         tx.rollback().await?;
-        for row in &rows {
+        for row in rows {
             self.process_alone(row).await?;
         }
         Ok(rows.len())
