@@ -40,7 +40,6 @@ fn render(state: &AppState, view: &ConnectionView) -> Value {
     )
 }
 
-#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -65,7 +64,6 @@ async fn show(
     Ok(Json(render(&state, &view)))
 }
 
-#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id, connection_id = %id))]
 async fn update(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -76,7 +74,6 @@ async fn update(
     Ok(Json(render(&state, &view)))
 }
 
-#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id, connection_id = %id))]
 async fn test(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -96,7 +93,6 @@ async fn test(
     Ok(Json(body))
 }
 
-#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id, connection_id = %id))]
 async fn disconnect(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -91,7 +91,7 @@ async fn show(
     Ok(Json(views::conversation(&row)))
 }
 
-#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id, conversation_id = %id))]
+#[tracing::instrument(skip_all, fields(conversation_id = %id))]
 async fn mark_read(
     State(state): State<AppState>,
     auth: TenantAuth,

@@ -1,6 +1,11 @@
-//! Applies one stored webhook body: every entry × change × message, status and template event,
+//! Applies stored webhook bodies: every entry × change × message, status and template event,
 //! inside the caller's transaction. Redelivery is harmless (a wamid is stored once per connection)
 //! and statuses only move forward.
+//!
+//! Messages are gathered while the rows of a batch are read and stored together at the end
+//! ([`Batch::flush`]): contacts, conversations and messages each in a few multi-row statements,
+//! and every conversation updated once. A status about a message stored in the same batch is kept
+//! first and applied when the message is inserted, exactly like one that arrives days early.
 
 use std::collections::HashMap;
 
@@ -10,7 +15,7 @@ use cloudapi::webhook::{
 };
 use serde_json::Value;
 
-use crate::store::connections::ConnectionRow;
+use crate::store::connections::{ConnectionRow, STATUS_DISCONNECTED};
 use crate::store::conversations::{ContactUpsert, ConversationTouch, ConversationUpsert};
 use crate::store::inbox::InboxRow;
 use crate::store::messages::{
@@ -54,9 +59,9 @@ pub enum Change {
     TemplateUpdated(Box<TemplateRow>),
 }
 
-/// What one processing transaction remembers: connections, contacts and conversations already
-/// looked up, and the conversation changes to write once at the end rather than per message.
-/// It lives exactly as long as its transaction, so nothing in it can outlive a rollback.
+/// What one processing transaction gathers and remembers: connections, contacts and
+/// conversations already looked up, and the messages and conversation changes to write at the
+/// end. It lives exactly as long as its transaction, so nothing in it can outlive a rollback.
 #[derive(Default)]
 pub struct Batch {
     by_id: HashMap<String, Option<ConnectionRow>>,
@@ -64,23 +69,27 @@ pub struct Batch {
     by_waba: HashMap<String, Vec<ConnectionRow>>,
     contacts: HashMap<(String, String), String>,
     conversations: HashMap<(String, String), String>,
+    messages: Vec<PendingMessage>,
     touches: HashMap<String, PendingTouch>,
-    /// Customer messages waiting for the batch's bulk insert.
-    inbound: Vec<PendingInbound>,
 }
 
-/// A customer message, parsed and routed, to be stored with the rest of its batch.
-struct PendingInbound {
+/// A message, parsed and routed, waiting for its batch's bulk insert.
+struct PendingMessage {
     tenant_id: String,
     connection_id: String,
+    /// The customer's wa_id (the sender inbound, the recipient of an echo).
     customer: String,
     name: Option<String>,
+    direction: &'static str,
+    status: &'static str,
+    status_rank: i64,
     wamid: String,
     kind: String,
     payload: String,
     message_at: i64,
     preview: String,
     unread: i64,
+    /// A customer message that opens the 24-hour window.
     opens_window: bool,
 }
 
@@ -94,9 +103,217 @@ struct PendingTouch {
 }
 
 impl Batch {
-    /// Customer messages waiting for [`Batch::flush`].
+    /// Messages waiting for [`Batch::flush`].
     pub fn pending_messages(&self) -> usize {
-        self.inbound.len()
+        self.messages.len()
+    }
+
+    /// Stores the gathered messages, writes each touched conversation once, and returns what
+    /// to announce. Call once, after the last row of the transaction.
+    pub async fn flush(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        now: i64,
+    ) -> Result<Vec<Change>, StoreError> {
+        let mut changes = Vec::new();
+        let messages = std::mem::take(&mut self.messages);
+        if !messages.is_empty() {
+            self.store_messages(store, conn, messages, now, &mut changes)
+                .await?;
+        }
+        let touches: Vec<(String, PendingTouch)> = self.touches.drain().collect();
+        let rows: Vec<ConversationTouch<'_>> = touches
+            .iter()
+            .map(|(conversation_id, pending)| ConversationTouch {
+                conversation_id,
+                message_at: pending.newest_at,
+                preview: &pending.newest_preview,
+                unread_added: pending.unread_added,
+                inbound: pending
+                    .newest_inbound
+                    .as_ref()
+                    .map(|(at, wamid)| (*at, wamid.as_str())),
+                now,
+            })
+            .collect();
+        store.touch_conversations(conn, &rows).await?;
+        for (conversation_id, pending) in touches {
+            changes.push(Change::ConversationTouched {
+                tenant_id: pending.tenant_id,
+                conversation_id,
+                unread_changed: pending.unread_added > 0,
+            });
+        }
+        Ok(changes)
+    }
+
+    async fn store_messages(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        messages: Vec<PendingMessage>,
+        now: i64,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), StoreError> {
+        self.resolve_contacts(store, conn, &messages, now).await?;
+        let contact_ids = messages
+            .iter()
+            .map(|m| {
+                self.contacts
+                    .get(&(m.tenant_id.clone(), m.customer.clone()))
+                    .cloned()
+                    .ok_or_else(|| StoreError::Corrupt("a contact upsert returned no row".into()))
+            })
+            .collect::<Result<Vec<String>, StoreError>>()?;
+        self.resolve_conversations(store, conn, &messages, &contact_ids, now)
+            .await?;
+        let mut rows = Vec::with_capacity(messages.len());
+        for (m, contact_id) in messages.iter().zip(contact_ids) {
+            let conversation_id = self
+                .conversations
+                .get(&(m.connection_id.clone(), contact_id.clone()))
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Corrupt("a conversation upsert returned no row".into())
+                })?;
+            rows.push(MessageRow {
+                id: crate::ids::new_id(),
+                tenant_id: m.tenant_id.clone(),
+                connection_id: m.connection_id.clone(),
+                conversation_id,
+                contact_id,
+                contact_wa_id: m.customer.clone(),
+                contact_name: m.name.clone(),
+                direction: m.direction.to_owned(),
+                wamid: Some(m.wamid.clone()),
+                message_type: m.kind.clone(),
+                payload: m.payload.clone(),
+                status: m.status.to_owned(),
+                status_rank: m.status_rank,
+                error_code: None,
+                error_title: None,
+                error_message: None,
+                message_at: m.message_at,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let new: Vec<NewMessage<'_>> = rows
+            .iter()
+            .zip(&messages)
+            .map(|(r, m)| NewMessage {
+                id: &r.id,
+                tenant_id: &r.tenant_id,
+                connection_id: &r.connection_id,
+                conversation_id: &r.conversation_id,
+                contact_id: &r.contact_id,
+                direction: m.direction,
+                wamid: r.wamid.as_deref(),
+                message_type: &r.message_type,
+                payload: &r.payload,
+                status: m.status,
+                status_rank: m.status_rank,
+                message_at: r.message_at,
+                now,
+            })
+            .collect();
+        let inserted = store.insert_messages(conn, &new).await?;
+        for (mut row, m) in rows.into_iter().zip(messages) {
+            if !inserted.contains(&row.id) {
+                metrics::counter!("wagate_messages_duplicate_total").increment(1);
+                continue;
+            }
+            if m.direction == DIRECTION_OUTBOUND {
+                apply_waiting_status(store, conn, &mut row, now).await?;
+            } else {
+                metrics::counter!("wagate_messages_received_total").increment(1);
+            }
+            self.touch(
+                &row,
+                m.preview,
+                m.unread,
+                m.opens_window.then_some(m.wamid.as_str()),
+            );
+            changes.push(Change::MessageCreated(Box::new(row)));
+        }
+        Ok(())
+    }
+
+    /// Creates or refreshes the contacts of the gathered messages that this transaction has not
+    /// seen yet (or that now come with a name).
+    async fn resolve_contacts(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        messages: &[PendingMessage],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<ContactUpsert<'_>> = Vec::new();
+        let mut position = HashMap::new();
+        for m in messages {
+            let key = (m.tenant_id.clone(), m.customer.clone());
+            if self.contacts.contains_key(&key) && m.name.is_none() {
+                continue;
+            }
+            match position.get(&key) {
+                Some(&at) => {
+                    if m.name.is_some() {
+                        let slot: &mut ContactUpsert<'_> = &mut wanted[at];
+                        slot.name = m.name.as_deref();
+                    }
+                }
+                None => {
+                    position.insert(key, wanted.len());
+                    wanted.push(ContactUpsert {
+                        tenant_id: &m.tenant_id,
+                        wa_id: &m.customer,
+                        name: m.name.as_deref(),
+                    });
+                }
+            }
+        }
+        for (key, id) in store.upsert_contacts(conn, &wanted, now).await? {
+            self.contacts.insert(key, id);
+        }
+        Ok(())
+    }
+
+    async fn resolve_conversations(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        messages: &[PendingMessage],
+        contact_ids: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut wanted: Vec<ConversationUpsert<'_>> = Vec::new();
+        let mut position = HashMap::new();
+        for (m, contact_id) in messages.iter().zip(contact_ids) {
+            let key = (m.connection_id.clone(), contact_id.clone());
+            if self.conversations.contains_key(&key) {
+                continue;
+            }
+            match position.get(&key) {
+                Some(&at) => {
+                    let slot: &mut ConversationUpsert<'_> = &mut wanted[at];
+                    slot.message_at = slot.message_at.min(m.message_at);
+                }
+                None => {
+                    position.insert(key, wanted.len());
+                    wanted.push(ConversationUpsert {
+                        tenant_id: &m.tenant_id,
+                        connection_id: &m.connection_id,
+                        contact_id,
+                        message_at: m.message_at,
+                    });
+                }
+            }
+        }
+        for (key, id) in store.upsert_conversations(conn, &wanted, now).await? {
+            self.conversations.insert(key, id);
+        }
+        Ok(())
     }
 
     /// Adds a stored message to its conversation's pending change.
@@ -132,185 +349,6 @@ impl Batch {
         }
     }
 
-    /// Stores the batch's customer messages (contacts, conversations and messages in a few
-    /// multi-row statements), then writes every conversation's change once, and returns what to
-    /// announce. Call once, after the last row of the transaction.
-    pub async fn flush(
-        &mut self,
-        store: &Store,
-        conn: &mut Conn,
-        now: i64,
-    ) -> Result<Vec<Change>, StoreError> {
-        let mut changes = Vec::new();
-        let inbound = std::mem::take(&mut self.inbound);
-        if !inbound.is_empty() {
-            self.store_inbound(store, conn, inbound, now, &mut changes)
-                .await?;
-        }
-        let touches: Vec<(String, PendingTouch)> = self.touches.drain().collect();
-        let rows: Vec<ConversationTouch<'_>> = touches
-            .iter()
-            .map(|(conversation_id, pending)| ConversationTouch {
-                conversation_id,
-                message_at: pending.newest_at,
-                preview: &pending.newest_preview,
-                unread_added: pending.unread_added,
-                inbound: pending
-                    .newest_inbound
-                    .as_ref()
-                    .map(|(at, wamid)| (*at, wamid.as_str())),
-                now,
-            })
-            .collect();
-        store.touch_conversations(conn, &rows).await?;
-        for (conversation_id, pending) in touches {
-            changes.push(Change::ConversationTouched {
-                tenant_id: pending.tenant_id,
-                conversation_id,
-                unread_changed: pending.unread_added > 0,
-            });
-        }
-        Ok(changes)
-    }
-
-    async fn store_inbound(
-        &mut self,
-        store: &Store,
-        conn: &mut Conn,
-        inbound: Vec<PendingInbound>,
-        now: i64,
-        changes: &mut Vec<Change>,
-    ) -> Result<(), StoreError> {
-        // Contacts not yet known in this transaction, or that now come with a name.
-        let mut wanted: Vec<ContactUpsert<'_>> = Vec::new();
-        let mut seen = HashMap::new();
-        for p in &inbound {
-            let key = (p.tenant_id.clone(), p.customer.clone());
-            if self.contacts.contains_key(&key) && p.name.is_none() {
-                continue;
-            }
-            match seen.get(&key) {
-                Some(&at) => {
-                    if p.name.is_some() {
-                        let slot: &mut ContactUpsert<'_> = &mut wanted[at];
-                        slot.name = p.name.as_deref();
-                    }
-                }
-                None => {
-                    seen.insert(key, wanted.len());
-                    wanted.push(ContactUpsert {
-                        tenant_id: &p.tenant_id,
-                        wa_id: &p.customer,
-                        name: p.name.as_deref(),
-                    });
-                }
-            }
-        }
-        for (key, id) in store.upsert_contacts(conn, &wanted, now).await? {
-            self.contacts.insert(key, id);
-        }
-        let mut wanted: Vec<ConversationUpsert<'_>> = Vec::new();
-        let mut seen = HashMap::new();
-        let mut contact_ids = Vec::with_capacity(inbound.len());
-        for p in &inbound {
-            let contact_id = self
-                .contacts
-                .get(&(p.tenant_id.clone(), p.customer.clone()))
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt("a contact upsert returned no row".into()))?;
-            contact_ids.push(contact_id);
-        }
-        for (p, contact_id) in inbound.iter().zip(&contact_ids) {
-            let key = (p.connection_id.clone(), contact_id.clone());
-            if self.conversations.contains_key(&key) {
-                continue;
-            }
-            match seen.get(&key) {
-                Some(&at) => {
-                    let slot: &mut ConversationUpsert<'_> = &mut wanted[at];
-                    slot.message_at = slot.message_at.min(p.message_at);
-                }
-                None => {
-                    seen.insert(key, wanted.len());
-                    wanted.push(ConversationUpsert {
-                        tenant_id: &p.tenant_id,
-                        connection_id: &p.connection_id,
-                        contact_id,
-                        message_at: p.message_at,
-                    });
-                }
-            }
-        }
-        for (key, id) in store.upsert_conversations(conn, &wanted, now).await? {
-            self.conversations.insert(key, id);
-        }
-        let mut rows = Vec::with_capacity(inbound.len());
-        for (p, contact_id) in inbound.iter().zip(contact_ids) {
-            let conversation_id = self
-                .conversations
-                .get(&(p.connection_id.clone(), contact_id.clone()))
-                .cloned()
-                .ok_or_else(|| {
-                    StoreError::Corrupt("a conversation upsert returned no row".into())
-                })?;
-            rows.push(MessageRow {
-                id: crate::ids::new_id(),
-                tenant_id: p.tenant_id.clone(),
-                connection_id: p.connection_id.clone(),
-                conversation_id,
-                contact_id,
-                contact_wa_id: p.customer.clone(),
-                contact_name: p.name.clone(),
-                direction: DIRECTION_INBOUND.to_owned(),
-                wamid: Some(p.wamid.clone()),
-                message_type: p.kind.clone(),
-                payload: p.payload.clone(),
-                status: "received".to_owned(),
-                status_rank: rank::RECEIVED,
-                error_code: None,
-                error_title: None,
-                error_message: None,
-                message_at: p.message_at,
-                created_at: now,
-                updated_at: now,
-            });
-        }
-        let new: Vec<NewMessage<'_>> = rows
-            .iter()
-            .map(|r| NewMessage {
-                id: &r.id,
-                tenant_id: &r.tenant_id,
-                connection_id: &r.connection_id,
-                conversation_id: &r.conversation_id,
-                contact_id: &r.contact_id,
-                direction: DIRECTION_INBOUND,
-                wamid: r.wamid.as_deref(),
-                message_type: &r.message_type,
-                payload: &r.payload,
-                status: "received",
-                status_rank: rank::RECEIVED,
-                message_at: r.message_at,
-                now,
-            })
-            .collect();
-        let inserted = store.insert_messages(conn, &new).await?;
-        for (row, p) in rows.into_iter().zip(inbound) {
-            if !inserted.contains(&row.id) {
-                metrics::counter!("wagate_messages_duplicate_total").increment(1);
-                continue;
-            }
-            self.touch(
-                &row,
-                p.preview,
-                p.unread,
-                p.opens_window.then_some(p.wamid.as_str()),
-            );
-            metrics::counter!("wagate_messages_received_total").increment(1);
-            changes.push(Change::MessageCreated(Box::new(row)));
-        }
-        Ok(())
-    }
-
     async fn by_id(
         &mut self,
         store: &Store,
@@ -322,7 +360,7 @@ impl Batch {
         let found = store
             .connection_by_id(id)
             .await?
-            .filter(|c| c.status != crate::store::connections::STATUS_DISCONNECTED);
+            .filter(|c| c.status != STATUS_DISCONNECTED);
         self.by_id.insert(id.to_owned(), found.clone());
         Ok(found)
     }
@@ -353,37 +391,91 @@ impl Batch {
         self.by_waba.insert(waba_id.to_owned(), found.clone());
         Ok(found)
     }
+
+    /// The connection a change belongs to. A connection's own URL only applies its own number's
+    /// items; the platform URL routes each item by its phone number.
+    async fn route(
+        &mut self,
+        store: &Store,
+        own: Option<&ConnectionRow>,
+        phone_number_id: &str,
+    ) -> Result<Option<ConnectionRow>, StoreError> {
+        match own {
+            Some(connection) if connection.phone_number_id == phone_number_id => {
+                Ok(Some(connection.clone()))
+            }
+            Some(connection) => {
+                tracing::warn!(
+                    connection_id = %connection.id,
+                    phone_number_id = %phone_number_id,
+                    "webhook item names another phone number than this connection's; not applied"
+                );
+                skipped_metric("foreign_phone_number");
+                Ok(None)
+            }
+            None => {
+                let found = self.by_phone(store, phone_number_id).await?;
+                if found.is_none() {
+                    tracing::warn!(phone_number_id = %phone_number_id, "platform webhook for a phone number no tenant has connected; not applied");
+                    skipped_metric("unknown_phone_number");
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// Template events name a WhatsApp Business Account (the entry id), not a phone number.
+    async fn template_targets(
+        &mut self,
+        store: &Store,
+        own: Option<&ConnectionRow>,
+        entry: &Entry,
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        match own {
+            Some(connection) => match &connection.waba_id {
+                Some(waba) if waba != &entry.id => {
+                    skipped_metric("foreign_waba");
+                    Ok(Vec::new())
+                }
+                _ => Ok(vec![connection.clone()]),
+            },
+            None => self.by_waba(store, &entry.id).await,
+        }
+    }
 }
 
-/// Applies one inbox row and returns what changed.
+/// Reads one inbox row into the batch: statuses and template events are applied at once,
+/// messages are gathered for [`Batch::flush`]. Returns the changes made so far.
 pub async fn apply_row(
     store: &Store,
     conn: &mut Conn,
-    cache: &mut Batch,
+    batch: &mut Batch,
     row: &InboxRow,
     now: i64,
 ) -> Result<Vec<Change>, ApplyError> {
     let notification =
         Notification::parse(&row.body).map_err(|e| ApplyError::Unreadable(e.to_string()))?;
     let own = match &row.connection_id {
-        Some(id) => match cache.by_id(store, id).await? {
+        Some(id) => match batch.by_id(store, id).await? {
             Some(connection) => Some(connection),
             // Disconnected since the body arrived: its history stays, nothing new is applied.
             None => return Ok(Vec::new()),
         },
         None => None,
     };
-    let mut changes = Vec::new();
     let mut applier = Applier {
         store,
         conn,
+        batch,
         now,
         received_at: row.received_at,
-        changes: &mut changes,
-        batch: cache,
+        changes: Vec::new(),
     };
+    for bad in notification.entry.iter().filter_map(Item::malformed) {
+        skipped("malformed_entry", &bad.error);
+    }
     for entry in notification.entry.iter().filter_map(Item::parsed) {
-        for change in entry.changes.iter() {
+        for change in &entry.changes {
             let change = match change {
                 Item::Parsed(change) => change,
                 Item::Malformed(bad) => {
@@ -391,123 +483,59 @@ pub async fn apply_row(
                     continue;
                 }
             };
-            match &change.value {
-                ChangeValue::Messages(value) => {
-                    let target = route(
-                        store,
-                        applier.batch,
-                        own.as_ref(),
-                        &value.metadata.phone_number_id,
-                    )
-                    .await?;
-                    if let Some(connection) = target {
-                        applier.messages(&connection, value).await?;
-                    }
-                }
-                ChangeValue::MessageEchoes(value) => {
-                    let target = route(
-                        store,
-                        applier.batch,
-                        own.as_ref(),
-                        &value.metadata.phone_number_id,
-                    )
-                    .await?;
-                    if let Some(connection) = target {
-                        applier.echoes(&connection, value).await?;
-                    }
-                }
-                ChangeValue::TemplateStatus(_)
-                | ChangeValue::TemplateQuality(_)
-                | ChangeValue::TemplateCategory(_) => {
-                    for connection in
-                        template_targets(store, applier.batch, own.as_ref(), entry).await?
-                    {
-                        applier.template(&connection, entry, &change.value).await?;
-                    }
-                }
-                ChangeValue::Other { field, .. } => {
-                    tracing::debug!(field = %field, "webhook field not applied; kept in the inbox");
-                }
-                ChangeValue::Malformed { field, error, .. } => {
-                    tracing::warn!(field = %field, error = %error, "webhook change did not fit its type; kept in the inbox");
-                    skipped("malformed_change", error);
-                }
-            }
+            applier.change(own.as_ref(), entry, &change.value).await?;
         }
     }
-    for bad in notification.entry.iter().filter_map(Item::malformed) {
-        skipped("malformed_entry", &bad.error);
-    }
-    Ok(changes)
-}
-
-/// The connection a change belongs to. A connection's own URL only applies its own number's items;
-/// the platform URL routes each item by its phone number.
-async fn route(
-    store: &Store,
-    cache: &mut Batch,
-    own: Option<&ConnectionRow>,
-    phone_number_id: &str,
-) -> Result<Option<ConnectionRow>, StoreError> {
-    match own {
-        Some(connection) if connection.phone_number_id == phone_number_id => {
-            Ok(Some(connection.clone()))
-        }
-        Some(connection) => {
-            tracing::warn!(
-                connection_id = %connection.id,
-                phone_number_id = %phone_number_id,
-                "webhook item names another phone number than this connection's; not applied"
-            );
-            metrics::counter!("wagate_webhook_items_skipped_total", "reason" => "foreign_phone_number").increment(1);
-            Ok(None)
-        }
-        None => {
-            let found = cache.by_phone(store, phone_number_id).await?;
-            if found.is_none() {
-                tracing::warn!(phone_number_id = %phone_number_id, "platform webhook for a phone number no tenant has connected; not applied");
-                metrics::counter!("wagate_webhook_items_skipped_total", "reason" => "unknown_phone_number").increment(1);
-            }
-            Ok(found)
-        }
-    }
-}
-
-/// Template events name a WhatsApp Business Account (the entry id), not a phone number.
-async fn template_targets(
-    store: &Store,
-    cache: &mut Batch,
-    own: Option<&ConnectionRow>,
-    entry: &Entry,
-) -> Result<Vec<ConnectionRow>, StoreError> {
-    match own {
-        Some(connection) => match &connection.waba_id {
-            Some(waba) if waba != &entry.id => {
-                metrics::counter!("wagate_webhook_items_skipped_total", "reason" => "foreign_waba")
-                    .increment(1);
-                Ok(Vec::new())
-            }
-            _ => Ok(vec![connection.clone()]),
-        },
-        None => cache.by_waba(store, &entry.id).await,
-    }
-}
-
-fn skipped(reason: &'static str, error: &str) {
-    tracing::warn!(reason, error = %error, "webhook item skipped; the raw body stays in the inbox");
-    metrics::counter!("wagate_webhook_items_skipped_total", "reason" => reason).increment(1);
+    Ok(applier.changes)
 }
 
 struct Applier<'a> {
     store: &'a Store,
     conn: &'a mut Conn,
+    batch: &'a mut Batch,
     now: i64,
     received_at: i64,
-    changes: &'a mut Vec<Change>,
-    batch: &'a mut Batch,
+    changes: Vec<Change>,
 }
 
 impl Applier<'_> {
+    async fn change(
+        &mut self,
+        own: Option<&ConnectionRow>,
+        entry: &Entry,
+        value: &ChangeValue,
+    ) -> Result<(), StoreError> {
+        match value {
+            ChangeValue::Messages(value) => {
+                let phone = &value.metadata.phone_number_id;
+                if let Some(connection) = self.batch.route(self.store, own, phone).await? {
+                    self.messages(&connection, value).await?;
+                }
+            }
+            ChangeValue::MessageEchoes(value) => {
+                let phone = &value.metadata.phone_number_id;
+                if let Some(connection) = self.batch.route(self.store, own, phone).await? {
+                    self.echoes(&connection, value);
+                }
+            }
+            ChangeValue::TemplateStatus(_)
+            | ChangeValue::TemplateQuality(_)
+            | ChangeValue::TemplateCategory(_) => {
+                for connection in self.batch.template_targets(self.store, own, entry).await? {
+                    self.template(&connection, entry, value).await?;
+                }
+            }
+            ChangeValue::Other { field, .. } => {
+                tracing::debug!(field = %field, "webhook field not applied; kept in the inbox");
+            }
+            ChangeValue::Malformed { field, error, .. } => {
+                tracing::warn!(field = %field, error = %error, "webhook change did not fit its type; kept in the inbox");
+                skipped_metric("malformed_change");
+            }
+        }
+        Ok(())
+    }
+
     async fn messages(
         &mut self,
         connection: &ConnectionRow,
@@ -520,7 +548,7 @@ impl Applier<'_> {
                         .from
                         .as_deref()
                         .and_then(|from| value.contact_name(from));
-                    self.inbound(connection, message, name).await?;
+                    self.inbound(connection, message, name);
                 }
                 Item::Malformed(bad) => skipped("malformed_message", &bad.error),
             }
@@ -543,12 +571,7 @@ impl Applier<'_> {
         Ok(())
     }
 
-    async fn inbound(
-        &mut self,
-        connection: &ConnectionRow,
-        message: &Message,
-        name: Option<&str>,
-    ) -> Result<(), StoreError> {
+    fn inbound(&mut self, connection: &ConnectionRow, message: &Message, name: Option<&str>) {
         let Some(customer) = message
             .from
             .as_deref()
@@ -556,14 +579,17 @@ impl Applier<'_> {
             .filter(|s| !s.is_empty())
         else {
             skipped("message_without_sender", &message.id);
-            return Ok(());
+            return;
         };
         let kind = message.message_type();
-        self.batch.inbound.push(PendingInbound {
+        self.batch.messages.push(PendingMessage {
             tenant_id: connection.tenant_id.clone(),
             connection_id: connection.id.clone(),
             customer: customer.to_owned(),
             name: name.map(str::to_owned),
+            direction: DIRECTION_INBOUND,
+            status: "received",
+            status_rank: rank::RECEIVED,
             wamid: message.id.clone(),
             kind: kind.to_owned(),
             payload: message.to_value().to_string(),
@@ -572,20 +598,17 @@ impl Applier<'_> {
             unread: i64::from(counts_as_unread(kind)),
             opens_window: opens_service_window(kind),
         });
-        Ok(())
     }
 
-    async fn echoes(
-        &mut self,
-        connection: &ConnectionRow,
-        value: &MessageEchoesValue,
-    ) -> Result<(), StoreError> {
+    /// Messages the business sent from the WhatsApp Business app: outbound, already sent.
+    fn echoes(&mut self, connection: &ConnectionRow, value: &MessageEchoesValue) {
         for item in value.message_echoes() {
-            let Item::Parsed(message) = item else {
-                if let Some(bad) = item.malformed() {
+            let message = match item {
+                Item::Parsed(message) => message,
+                Item::Malformed(bad) => {
                     skipped("malformed_echo", &bad.error);
+                    continue;
                 }
-                continue;
             };
             let customer = message.to.clone().or_else(|| {
                 message
@@ -599,77 +622,23 @@ impl Applier<'_> {
                 continue;
             };
             let kind = message.message_type();
-            let message_at = message_time(message.timestamp_secs(), self.received_at);
-            let payload = message.to_value();
-            let stored = self
-                .store_message(StoredMessage {
-                    connection,
-                    customer: &customer,
-                    name: value.contact_name(&customer),
-                    direction: DIRECTION_OUTBOUND,
-                    wamid: &message.id,
-                    kind,
-                    payload: &payload,
-                    status: "sent",
-                    status_rank: rank::SENT,
-                    message_at,
-                })
-                .await?;
-            let Some(row) = stored else { continue };
-            let preview = views::preview(kind, message.type_object());
-            self.batch.touch(&row, preview, 0, None);
-            let mut row = row;
-            self.apply_waiting_status(connection, &mut row).await?;
-            self.changes.push(Change::MessageCreated(Box::new(row)));
+            self.batch.messages.push(PendingMessage {
+                tenant_id: connection.tenant_id.clone(),
+                connection_id: connection.id.clone(),
+                name: value.contact_name(&customer).map(str::to_owned),
+                customer,
+                direction: DIRECTION_OUTBOUND,
+                status: "sent",
+                status_rank: rank::SENT,
+                wamid: message.id.clone(),
+                kind: kind.to_owned(),
+                payload: message.to_value().to_string(),
+                message_at: message_time(message.timestamp_secs(), self.received_at),
+                preview: views::preview(kind, message.type_object()),
+                unread: 0,
+                opens_window: false,
+            });
         }
-        Ok(())
-    }
-
-    /// A status that arrived before its message is applied now that the message exists.
-    async fn apply_waiting_status(
-        &mut self,
-        connection: &ConnectionRow,
-        row: &mut MessageRow,
-    ) -> Result<(), StoreError> {
-        let Some(wamid) = row.wamid.clone() else {
-            return Ok(());
-        };
-        let Some(waiting) = self
-            .store
-            .furthest_status(self.conn, &connection.id, &wamid, row.status_rank)
-            .await?
-        else {
-            return Ok(());
-        };
-        let status_value: Value = serde_json::from_str(&waiting.payload).unwrap_or(Value::Null);
-        let error = serde_json::from_value::<Status>(status_value)
-            .ok()
-            .and_then(|s| first_error(&s));
-        let Some(status) = contract_status(&waiting.status) else {
-            return Ok(());
-        };
-        if let Some(change) = self
-            .store
-            .advance_message_status(
-                self.conn,
-                &connection.id,
-                &wamid,
-                status,
-                waiting.status_rank,
-                error.as_ref(),
-                self.now,
-            )
-            .await?
-        {
-            row.status = change.status;
-            row.status_rank = waiting.status_rank;
-            if let Some(error) = error {
-                row.error_code = error.code;
-                row.error_title = error.title;
-                row.error_message = error.message;
-            }
-        }
-        Ok(())
     }
 
     async fn status(
@@ -777,109 +746,60 @@ impl Applier<'_> {
         }
         Ok(())
     }
-
-    /// Stores a message (creating its contact and conversation) unless its wamid is known;
-    /// returns the stored row, or `None` for a redelivery.
-    async fn store_message(
-        &mut self,
-        m: StoredMessage<'_>,
-    ) -> Result<Option<MessageRow>, StoreError> {
-        let tenant_id = &m.connection.tenant_id;
-        let contact_key = (tenant_id.clone(), m.customer.to_owned());
-        let contact_id = match self.batch.contacts.get(&contact_key) {
-            // Seen earlier in this transaction; a name given now is still worth keeping.
-            Some(id) if m.name.is_none() => id.clone(),
-            _ => {
-                let id = self
-                    .store
-                    .upsert_contact(self.conn, tenant_id, m.customer, m.name, self.now)
-                    .await?;
-                self.batch.contacts.insert(contact_key, id.clone());
-                id
-            }
-        };
-        let conversation_key = (m.connection.id.clone(), contact_id.clone());
-        let conversation_id = match self.batch.conversations.get(&conversation_key) {
-            Some(id) => id.clone(),
-            None => {
-                let id = self
-                    .store
-                    .upsert_conversation(
-                        self.conn,
-                        tenant_id,
-                        &m.connection.id,
-                        &contact_id,
-                        m.message_at,
-                        self.now,
-                    )
-                    .await?;
-                self.batch
-                    .conversations
-                    .insert(conversation_key, id.clone());
-                id
-            }
-        };
-        let id = crate::ids::new_id();
-        let payload = m.payload.to_string();
-        let inserted = self
-            .store
-            .insert_message(
-                self.conn,
-                &NewMessage {
-                    id: &id,
-                    tenant_id,
-                    connection_id: &m.connection.id,
-                    conversation_id: &conversation_id,
-                    contact_id: &contact_id,
-                    direction: m.direction,
-                    wamid: Some(m.wamid),
-                    message_type: m.kind,
-                    payload: &payload,
-                    status: m.status,
-                    status_rank: m.status_rank,
-                    message_at: m.message_at,
-                    now: self.now,
-                },
-            )
-            .await?;
-        if !inserted {
-            return Ok(None);
-        }
-        Ok(Some(MessageRow {
-            id,
-            tenant_id: tenant_id.clone(),
-            connection_id: m.connection.id.clone(),
-            conversation_id,
-            contact_id,
-            contact_wa_id: m.customer.to_owned(),
-            contact_name: m.name.map(str::to_owned),
-            direction: m.direction.to_owned(),
-            wamid: Some(m.wamid.to_owned()),
-            message_type: m.kind.to_owned(),
-            payload,
-            status: m.status.to_owned(),
-            status_rank: m.status_rank,
-            error_code: None,
-            error_title: None,
-            error_message: None,
-            message_at: m.message_at,
-            created_at: self.now,
-            updated_at: self.now,
-        }))
-    }
 }
 
-struct StoredMessage<'a> {
-    connection: &'a ConnectionRow,
-    customer: &'a str,
-    name: Option<&'a str>,
-    direction: &'static str,
-    wamid: &'a str,
-    kind: &'a str,
-    payload: &'a Value,
-    status: &'static str,
-    status_rank: i64,
-    message_at: i64,
+/// A status that arrived before its message is applied now that the message exists.
+async fn apply_waiting_status(
+    store: &Store,
+    conn: &mut Conn,
+    row: &mut MessageRow,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(wamid) = row.wamid.clone() else {
+        return Ok(());
+    };
+    let Some(waiting) = store
+        .furthest_status(conn, &row.connection_id, &wamid, row.status_rank)
+        .await?
+    else {
+        return Ok(());
+    };
+    let Some(status) = contract_status(&waiting.status) else {
+        return Ok(());
+    };
+    let error = serde_json::from_str::<Status>(&waiting.payload)
+        .ok()
+        .and_then(|s| first_error(&s));
+    let changed = store
+        .advance_message_status(
+            conn,
+            &row.connection_id,
+            &wamid,
+            status,
+            waiting.status_rank,
+            error.as_ref(),
+            now,
+        )
+        .await?;
+    if let Some(change) = changed {
+        row.status = change.status;
+        row.status_rank = waiting.status_rank;
+        if let Some(error) = error {
+            row.error_code = error.code;
+            row.error_title = error.title;
+            row.error_message = error.message;
+        }
+    }
+    Ok(())
+}
+
+fn skipped(reason: &'static str, detail: &str) {
+    tracing::warn!(reason, detail = %detail, "webhook item skipped; the raw body stays in the inbox");
+    skipped_metric(reason);
+}
+
+fn skipped_metric(reason: &'static str) {
+    metrics::counter!("wagate_webhook_items_skipped_total", "reason" => reason).increment(1);
 }
 
 /// Meta's seconds as milliseconds; a missing or absurd timestamp falls back to when we received it.

@@ -127,86 +127,33 @@ impl Store {
         }
     }
 
-    /// Whether a live (not disconnected) connection of any tenant holds this phone number.
-    pub async fn phone_number_is_connected(
-        &self,
-        phone_number_id: &str,
-    ) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT id FROM connections WHERE phone_number_id = $1 AND status <> 'disconnected'",
-        )
-        .bind(phone_number_id)
-        .fetch_optional(self.reader())
-        .await?;
-        Ok(row.is_some())
-    }
-
     pub async fn connection(
         &self,
         tenant_id: &str,
         id: &str,
     ) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE tenant_id = $1 AND id = $2");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(self.reader())
+        Ok(self
+            .select_connections("tenant_id = $1 AND id = $2", &[tenant_id, id])
             .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            .pop())
     }
 
     /// Any tenant's connection by id, for background work that already holds a trusted id.
     pub async fn connection_by_id(&self, id: &str) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!("SELECT {COLUMNS} FROM connections WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(self.reader())
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        Ok(self.select_connections("id = $1", &[id]).await?.pop())
     }
 
     pub async fn connections(&self, tenant_id: &str) -> Result<Vec<ConnectionRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM connections WHERE tenant_id = $1 ORDER BY created_at, id"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .fetch_all(self.reader())
-            .await?
-            .iter()
-            .map(from_row)
-            .collect()
-    }
-
-    /// The tenant's live connections (for "the one connection" defaults).
-    pub async fn live_connections(
-        &self,
-        tenant_id: &str,
-    ) -> Result<Vec<ConnectionRow>, StoreError> {
-        Ok(self
-            .connections(tenant_id)
-            .await?
-            .into_iter()
-            .filter(|c| c.status != STATUS_DISCONNECTED)
-            .collect())
+        self.select_connections("tenant_id = $1 ORDER BY created_at, id", &[tenant_id])
+            .await
     }
 
     /// The live connection a webhook URL's key names.
     pub async fn connection_by_key(&self, key: &str) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM connections WHERE connection_key = $1 AND status <> 'disconnected'"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key)
-            .fetch_optional(self.reader())
+        Ok(self
+            .select_connections("connection_key = $1 AND status <> 'disconnected'", &[key])
             .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            .pop())
     }
 
     /// The live connection of a phone number, whichever tenant holds it (platform-app webhooks).
@@ -214,16 +161,13 @@ impl Store {
         &self,
         phone_number_id: &str,
     ) -> Result<Option<ConnectionRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM connections WHERE phone_number_id = $1 AND status <> 'disconnected'"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(phone_number_id)
-            .fetch_optional(self.reader())
+        Ok(self
+            .select_connections(
+                "phone_number_id = $1 AND status <> 'disconnected'",
+                &[phone_number_id],
+            )
             .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+            .pop())
     }
 
     /// The live connections on a WhatsApp Business Account (template events are per account).
@@ -231,11 +175,22 @@ impl Store {
         &self,
         waba_id: &str,
     ) -> Result<Vec<ConnectionRow>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM connections WHERE waba_id = $1 AND status <> 'disconnected'"
-        );
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(waba_id)
+        self.select_connections("waba_id = $1 AND status <> 'disconnected'", &[waba_id])
+            .await
+    }
+
+    /// Connections matching a fixed filter (written here, never from input) with text binds.
+    async fn select_connections(
+        &self,
+        filter: &'static str,
+        binds: &[&str],
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter}");
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query
             .fetch_all(self.reader())
             .await?
             .iter()

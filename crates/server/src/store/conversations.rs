@@ -73,100 +73,6 @@ pub struct ConversationQuery {
 }
 
 impl Store {
-    /// The tenant's contact for a WhatsApp id, created if new; a given name replaces the old one.
-    pub async fn upsert_contact(
-        &self,
-        conn: &mut Conn,
-        tenant_id: &str,
-        wa_id: &str,
-        name: Option<&str>,
-        now: i64,
-    ) -> Result<String, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO contacts (id, tenant_id, wa_id, name, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $5)
-             ON CONFLICT (tenant_id, wa_id) DO UPDATE
-                 SET name = COALESCE(excluded.name, contacts.name), updated_at = excluded.updated_at
-             RETURNING id",
-        )
-        .bind(crate::ids::new_id())
-        .bind(tenant_id)
-        .bind(wa_id)
-        .bind(name)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        col(&row, "id")
-    }
-
-    /// The conversation of a connection with a contact, created if new (starting at `message_at`).
-    pub async fn upsert_conversation(
-        &self,
-        conn: &mut Conn,
-        tenant_id: &str,
-        connection_id: &str,
-        contact_id: &str,
-        message_at: i64,
-        now: i64,
-    ) -> Result<String, StoreError> {
-        let row = sqlx::query(
-            "INSERT INTO conversations (id, tenant_id, connection_id, contact_id, unread_count,
-                 last_message_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, 0, $5, $6, $6)
-             ON CONFLICT (connection_id, contact_id) DO UPDATE SET updated_at = excluded.updated_at
-             RETURNING id",
-        )
-        .bind(crate::ids::new_id())
-        .bind(tenant_id)
-        .bind(connection_id)
-        .bind(contact_id)
-        .bind(message_at)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        col(&row, "id")
-    }
-
-    /// Folds newly stored messages into their conversation. Times only move forward, so messages
-    /// applied out of order leave the newest one as the preview and the window at its latest.
-    pub async fn touch_conversation(
-        &self,
-        conn: &mut Conn,
-        touch: &ConversationTouch<'_>,
-    ) -> Result<(), StoreError> {
-        let (inbound_at, inbound_wamid) = match touch.inbound {
-            Some((at, wamid)) => (at, Some(wamid)),
-            None => (-1, None),
-        };
-        sqlx::query(
-            "UPDATE conversations SET
-                 unread_count = unread_count + $2,
-                 last_message_preview = CASE WHEN COALESCE(last_message_at, 0) <= $3
-                     THEN $4 ELSE last_message_preview END,
-                 last_message_at = CASE WHEN COALESCE(last_message_at, 0) <= $3
-                     THEN $3 ELSE last_message_at END,
-                 last_inbound_wamid = CASE WHEN $5 >= 0 AND COALESCE(last_inbound_at, 0) <= $5
-                     THEN $6 ELSE last_inbound_wamid END,
-                 window_expires_at = CASE WHEN $5 >= 0 AND COALESCE(last_inbound_at, 0) <= $5
-                     THEN $5 + $7 ELSE window_expires_at END,
-                 last_inbound_at = CASE WHEN $5 >= 0 AND COALESCE(last_inbound_at, 0) <= $5
-                     THEN $5 ELSE last_inbound_at END,
-                 updated_at = $8
-             WHERE id = $1",
-        )
-        .bind(touch.conversation_id)
-        .bind(touch.unread_added)
-        .bind(touch.message_at)
-        .bind(touch.preview)
-        .bind(inbound_at)
-        .bind(inbound_wamid)
-        .bind(SERVICE_WINDOW_MS)
-        .bind(touch.now)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
     pub async fn conversation(
         &self,
         tenant_id: &str,
@@ -239,20 +145,6 @@ impl Store {
         .fetch_one(self.reader())
         .await?;
         col(&row, "n")
-    }
-
-    /// A contact of the tenant by WhatsApp id.
-    pub async fn contact_id_by_wa_id(
-        &self,
-        tenant_id: &str,
-        wa_id: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT id FROM contacts WHERE tenant_id = $1 AND wa_id = $2")
-            .bind(tenant_id)
-            .bind(wa_id)
-            .fetch_optional(self.reader())
-            .await?;
-        row.as_ref().map(|r| col(r, "id")).transpose()
     }
 }
 
@@ -371,8 +263,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Folds many conversations' new messages in at once; the same forward-only rules as
-    /// [`Store::touch_conversation`]. Each conversation must appear once.
+    /// Folds new messages into their conversations, one row per conversation. Times only move
+    /// forward, so messages applied out of order leave the newest one as the preview and the
+    /// window at its latest. Each conversation must appear once.
     pub async fn touch_conversations(
         &self,
         conn: &mut Conn,

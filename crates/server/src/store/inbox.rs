@@ -175,15 +175,6 @@ impl Store {
         col(&row, "n")
     }
 
-    /// The earliest time a pending row becomes due, if any.
-    pub async fn inbox_next_due(&self) -> Result<Option<i64>, StoreError> {
-        let row =
-            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM inbox WHERE state = 'pending'")
-                .fetch_one(self.reader())
-                .await?;
-        col(&row, "due")
-    }
-
     /// The tenant's inbox rows in one state, newest first. Platform-app rows belong to no tenant
     /// and are not listed here.
     pub async fn inbox_entries(

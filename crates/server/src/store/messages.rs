@@ -117,36 +117,6 @@ pub struct MessageQuery {
 }
 
 impl Store {
-    /// Inserts a message unless the connection already has its wamid; `true` when inserted.
-    pub async fn insert_message(
-        &self,
-        conn: &mut Conn,
-        m: &NewMessage<'_>,
-    ) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
-                 direction, wamid, type, payload, status, status_rank, message_at, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-             ON CONFLICT (connection_id, wamid) DO NOTHING",
-        )
-        .bind(m.id)
-        .bind(m.tenant_id)
-        .bind(m.connection_id)
-        .bind(m.conversation_id)
-        .bind(m.contact_id)
-        .bind(m.direction)
-        .bind(m.wamid)
-        .bind(m.message_type)
-        .bind(m.payload)
-        .bind(m.status)
-        .bind(m.status_rank)
-        .bind(m.message_at)
-        .bind(m.now)
-        .execute(&mut *conn)
-        .await?;
-        Ok(result.rows_affected() == 1)
-    }
-
     /// Moves an outbound message to `status` if that is forward of where it is; returns what changed.
     #[allow(clippy::too_many_arguments)]
     pub async fn advance_message_status(
@@ -200,24 +170,6 @@ impl Store {
             .bind(tenant_id)
             .bind(id)
             .fetch_optional(self.reader())
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
-    }
-
-    /// A message by its wamid within a connection, inside a transaction.
-    pub async fn message_by_wamid(
-        &self,
-        conn: &mut Conn,
-        connection_id: &str,
-        wamid: &str,
-    ) -> Result<Option<MessageRow>, StoreError> {
-        let sql = format!("{SELECT} WHERE m.connection_id = $1 AND m.wamid = $2");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(connection_id)
-            .bind(wamid)
-            .fetch_optional(&mut *conn)
             .await?
             .as_ref()
             .map(from_row)

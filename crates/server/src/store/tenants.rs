@@ -93,12 +93,4 @@ impl Store {
         })
         .transpose()
     }
-
-    pub async fn tenant_exists(&self, tenant_id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT id FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(self.reader())
-            .await?;
-        Ok(row.is_some())
-    }
 }

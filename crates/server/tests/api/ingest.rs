@@ -160,6 +160,33 @@ on_both_databases! {
         assert_eq!(messages[0]["status"], "delivered");
     }
 
+    async fn an_echo_and_its_statuses_in_one_webhook_leave_the_message_at_its_furthest_status(app) {
+        let number = app.connect_number().await;
+        let wamid = unique_wamid();
+        let metadata = json!({"display_phone_number": "15550783881", "phone_number_id": number.phone_number_id});
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "changes": [
+                {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata,
+                    "statuses": [{"id": wamid, "status": "delivered", "timestamp": now_secs().to_string(), "recipient_id": "16505551234"}]}},
+                {"field": "smb_message_echoes", "value": {"messaging_product": "whatsapp", "metadata": metadata,
+                    "message_echoes": [{"from": "15550783881", "to": "16505551234", "id": wamid,
+                        "timestamp": now_secs().to_string(), "type": "text", "text": {"body": "from the app"}}]}},
+                {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": metadata,
+                    "statuses": [{"id": wamid, "status": "sent", "timestamp": now_secs().to_string(), "recipient_id": "16505551234"}]}}
+            ]}]
+        });
+        assert_eq!(app.post_signed(&number, &body).await, StatusCode::OK);
+        app.wait_processed().await;
+        let messages = app.messages("").await;
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["status"], "delivered");
+        assert_eq!(messages[0]["direction"], "outbound");
+        let (_, conversations) = app.get("/api/v1/conversations").await;
+        assert_eq!(conversations["data"][0]["unread_count"], 0, "the business's own message is not unread");
+        assert_eq!(conversations["data"][0]["last_message_preview"], "from the app");
+    }
+
     async fn a_failed_status_keeps_metas_error_and_nothing_moves_it_afterwards(app) {
         let number = app.connect_number().await;
         let wamid = unique_wamid();
