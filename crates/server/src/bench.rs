@@ -30,6 +30,7 @@ use zeroize::Zeroizing;
 use crate::app::{Application, Roles, Tuning};
 use crate::config::{DatabaseUrl, Settings};
 use crate::ids::random_token;
+use crate::store::inbox::STATE_PARKED;
 use crate::store::{Store, col};
 
 /// The business number the webhooks are about (the one in Meta's example payloads).
@@ -380,13 +381,11 @@ async fn measure(
         &created.tenant_id,
     )
     .await?;
-    let parked = count(
-        store,
-        "SELECT COUNT(*) AS n FROM inbox i JOIN connections c ON c.id = i.connection_id
-         WHERE c.tenant_id = $1 AND i.state = 'parked'",
-        &created.tenant_id,
-    )
-    .await?;
+    let parked = store
+        .inbox_entries(&created.tenant_id, STATE_PARKED, None, 200)
+        .await
+        .context("cannot list parked inbox rows")?
+        .len();
 
     let acknowledged_messages = load.acknowledged * args.messages_per_webhook;
     let stored = u64::try_from(stored).unwrap_or(0);

@@ -1,5 +1,6 @@
 -- Foundation schema. Ids are UUID text, times are Unix milliseconds, JSON is text, secrets are
--- ciphertext bytes from the vault. The PostgreSQL file of the same name differs only in types.
+-- ciphertext bytes from the vault. The SQLite file of the same name differs only in types, and
+-- in leaving out the inbox table, which on SQLite lives in a database file of its own.
 
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,

@@ -1,5 +1,7 @@
 -- Foundation schema. Ids are UUID text, times are Unix milliseconds, JSON is text, secrets are
--- ciphertext bytes from the vault. The PostgreSQL file of the same name differs only in types.
+-- ciphertext bytes from the vault. The PostgreSQL file of the same name differs only in types,
+-- and in holding the inbox table, which on SQLite lives in a database file of its own
+-- (migrations/sqlite-inbox) so that storing webhooks never waits for their processing.
 
 CREATE TABLE tenants (
     id          TEXT PRIMARY KEY,
@@ -118,20 +120,6 @@ CREATE TABLE statuses (
 );
 CREATE UNIQUE INDEX statuses_once ON statuses (connection_id, wamid, status, meta_timestamp);
 CREATE INDEX statuses_wamid ON statuses (connection_id, wamid, status_rank);
-
-CREATE TABLE inbox (
-    id               INTEGER PRIMARY KEY AUTOINCREMENT,
-    connection_id    TEXT,
-    received_at      BIGINT NOT NULL,
-    body             BLOB NOT NULL,
-    state            TEXT NOT NULL,
-    attempts         BIGINT NOT NULL DEFAULT 0,
-    next_attempt_at  BIGINT NOT NULL,
-    last_error       TEXT,
-    processed_at     BIGINT
-);
-CREATE INDEX inbox_pending ON inbox (id) WHERE state = 'pending';
-CREATE INDEX inbox_connection_state ON inbox (connection_id, state, id);
 
 CREATE TABLE templates (
     id                TEXT PRIMARY KEY,

@@ -150,6 +150,7 @@ impl Processor {
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             self.store.mark_inbox_done(&mut tx, &ids, now).await?;
             tx.commit().await?;
+            self.store.confirm_inbox_done(&ids, now).await?;
             metrics::counter!("wagate_inbox_rows_applied_total").increment(rows.len() as u64);
             self.publish(changes).await;
             return Ok(rows.len());
@@ -180,6 +181,7 @@ impl Processor {
             Ok(changes) => {
                 self.store.mark_inbox_done(&mut tx, &[row.id], now).await?;
                 tx.commit().await?;
+                self.store.confirm_inbox_done(&[row.id], now).await?;
                 metrics::counter!("wagate_inbox_rows_applied_total").increment(1);
                 self.publish(changes).await;
                 Ok(())

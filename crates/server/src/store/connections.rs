@@ -179,6 +179,17 @@ impl Store {
             .await
     }
 
+    /// The ids of all the tenant's connections, live or not.
+    pub async fn connection_ids(&self, tenant_id: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT id FROM connections WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(|r| col(r, "id"))
+            .collect()
+    }
+
     /// Connections matching a fixed filter (written here, never from input) with text binds.
     async fn select_connections(
         &self,

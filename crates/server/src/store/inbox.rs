@@ -2,10 +2,15 @@
 //!
 //! A body is appended before Meta gets its 200, and is never deleted by processing: a row is
 //! `pending` until applied, then `done`; one that keeps failing is `parked` with its error.
+//!
+//! On SQLite the inbox is a database file of its own, so a row is marked done in a second
+//! transaction after the main one committed; if the process dies in between, the row is applied
+//! again, which changes nothing (messages are unique per wamid, statuses only move forward).
+//! On PostgreSQL the row is claimed and marked done inside the transaction that applies it.
 
 use sqlx::any::AnyRow;
 
-use super::{Backend, Conn, Store, StoreError, col};
+use super::{Backend, Conn, Store, StoreError, Tx, col};
 
 pub const STATE_PENDING: &str = "pending";
 pub const STATE_DONE: &str = "done";
@@ -43,33 +48,46 @@ pub struct InboxEntry {
     pub body_bytes: i64,
 }
 
-/// Rows per INSERT statement: well under both databases' limits on bound parameters.
-const ROWS_PER_INSERT: usize = 200;
+/// Rows per statement: well under both databases' limits on bound parameters.
+const ROWS_PER_STATEMENT: usize = 200;
+
+const ENTRY_COLUMNS: &str = "id, connection_id, received_at, state, attempts, next_attempt_at, \
+     last_error, processed_at, LENGTH(body) AS body_bytes";
 
 impl Store {
+    /// Starts a transaction on the inbox. `durable`: the commit is on disk before it returns.
+    async fn begin_inbox(&self, durable: bool) -> Result<Tx, StoreError> {
+        let tx = match (self.backend, durable) {
+            (Backend::Sqlite, true) => {
+                self.inbox
+                    .write
+                    .begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE")
+                    .await?
+            }
+            (Backend::Sqlite, false) => {
+                self.inbox
+                    .write
+                    .begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")
+                    .await?
+            }
+            (Backend::Postgres, _) => self.inbox.write.begin().await?,
+        };
+        Ok(tx)
+    }
+
     /// Appends bodies in one transaction; returns after the commit is durable.
     pub async fn append_to_inbox(&self, items: &[InboxAppend]) -> Result<(), StoreError> {
         if items.is_empty() {
             return Ok(());
         }
-        let mut tx = self.begin().await?;
-        for chunk in items.chunks(ROWS_PER_INSERT) {
-            let mut sql = String::from(
-                "INSERT INTO inbox (connection_id, received_at, body, state, attempts, next_attempt_at) VALUES ",
+        let mut tx = self.begin_inbox(true).await?;
+        for chunk in items.chunks(ROWS_PER_STATEMENT) {
+            let values = super::conversations::placeholders(chunk.len(), 3, |p| {
+                format!("(${}, ${}, ${}, 'pending', 0, ${})", p, p + 1, p + 2, p + 1)
+            });
+            let sql = format!(
+                "INSERT INTO inbox (connection_id, received_at, body, state, attempts, next_attempt_at) VALUES {values}"
             );
-            for i in 0..chunk.len() {
-                let p = i * 3;
-                if i > 0 {
-                    sql.push(',');
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, 'pending', 0, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 2
-                ));
-            }
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for item in chunk {
                 query = query
@@ -83,31 +101,33 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` due pending rows, oldest first, inside the caller's transaction. On
-    /// PostgreSQL rows another process holds are skipped, so processes never apply a row twice.
+    /// Claims up to `limit` due pending rows, oldest first. On PostgreSQL the rows are locked in
+    /// the caller's transaction and rows another process holds are skipped, so processes never
+    /// apply a row at the same time. On SQLite (one processing process) they are read from the
+    /// inbox file and `conn` is not used.
     pub async fn claim_inbox_rows(
         &self,
         conn: &mut Conn,
         limit: i64,
         now: i64,
     ) -> Result<Vec<InboxRow>, StoreError> {
-        let sql = match self.backend {
-            Backend::Sqlite => {
-                "SELECT id, connection_id, body, attempts, received_at FROM inbox
-                 WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2"
-            }
-            Backend::Postgres => {
-                "SELECT id, connection_id, body, attempts, received_at FROM inbox
-                 WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2
-                 FOR UPDATE SKIP LOCKED"
-            }
+        let select = "SELECT id, connection_id, body, attempts, received_at FROM inbox
+             WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2";
+        let rows = if self.inbox.separate {
+            sqlx::query(select)
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&self.inbox.read)
+                .await?
+        } else {
+            let sql = format!("{select} FOR UPDATE SKIP LOCKED");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(limit)
+                .fetch_all(&mut *conn)
+                .await?
         };
-        sqlx::query(sql)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
+        rows.iter()
             .map(|r| {
                 Ok(InboxRow {
                     id: col(r, "id")?,
@@ -120,26 +140,29 @@ impl Store {
             .collect()
     }
 
-    /// Marks rows applied, inside the transaction that applied them.
+    /// Marks applied rows done inside the transaction that applied them, where the inbox shares
+    /// it (PostgreSQL). Call [`Store::confirm_inbox_done`] after the commit as well.
     pub async fn mark_inbox_done(
         &self,
         conn: &mut Conn,
         ids: &[i64],
         now: i64,
     ) -> Result<(), StoreError> {
-        for chunk in ids.chunks(ROWS_PER_INSERT) {
-            let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let sql = format!(
-                "UPDATE inbox SET state = 'done', processed_at = $1, last_error = NULL WHERE id IN ({})",
-                placeholders.join(", ")
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
-            for id in chunk {
-                query = query.bind(id);
-            }
-            query.execute(&mut *conn).await?;
+        if self.inbox.separate {
+            return Ok(());
         }
+        mark_done(conn, ids, now).await
+    }
+
+    /// Marks applied rows done after the applying transaction committed, where the inbox is a
+    /// database of its own (SQLite). Losing this write only means applying the rows again.
+    pub async fn confirm_inbox_done(&self, ids: &[i64], now: i64) -> Result<(), StoreError> {
+        if !self.inbox.separate || ids.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_inbox(false).await?;
+        mark_done(&mut tx, ids, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -162,7 +185,7 @@ impl Store {
         .bind(next_attempt_at)
         .bind(error)
         .bind(i64::from(park))
-        .execute(&self.write)
+        .execute(&self.inbox.write)
         .await?;
         Ok(())
     }
@@ -170,7 +193,15 @@ impl Store {
     /// How many rows wait to be applied (due now or later).
     pub async fn inbox_pending_count(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM inbox WHERE state = 'pending'")
-            .fetch_one(self.reader())
+            .fetch_one(&self.inbox.read)
+            .await?;
+        col(&row, "n")
+    }
+
+    /// How many bodies the inbox holds in any state.
+    pub async fn inbox_row_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM inbox")
+            .fetch_one(&self.inbox.read)
             .await?;
         col(&row, "n")
     }
@@ -184,22 +215,30 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<InboxEntry>, StoreError> {
-        sqlx::query(
-            "SELECT i.id, i.connection_id, i.received_at, i.state, i.attempts, i.next_attempt_at,
-                    i.last_error, i.processed_at, LENGTH(i.body) AS body_bytes
-             FROM inbox i JOIN connections c ON c.id = i.connection_id
-             WHERE c.tenant_id = $1 AND i.state = $2 AND i.id < $3
-             ORDER BY i.id DESC LIMIT $4",
-        )
-        .bind(tenant_id)
-        .bind(state)
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?
-        .iter()
-        .map(entry_from_row)
-        .collect()
+        let connection_ids = self.connection_ids(tenant_id).await?;
+        if connection_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list =
+            super::conversations::placeholders(connection_ids.len(), 1, |p| format!("${}", p + 3));
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM inbox
+             WHERE state = $1 AND id < $2 AND connection_id IN ({list})
+             ORDER BY id DESC LIMIT $3"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(state)
+            .bind(before.unwrap_or(i64::MAX))
+            .bind(limit);
+        for id in &connection_ids {
+            query = query.bind(id.as_str());
+        }
+        query
+            .fetch_all(&self.inbox.read)
+            .await?
+            .iter()
+            .map(entry_from_row)
+            .collect()
     }
 
     /// Puts a parked row of the tenant back in line; `None` when it is not theirs or not parked.
@@ -209,29 +248,53 @@ impl Store {
         id: i64,
         now: i64,
     ) -> Result<Option<InboxEntry>, StoreError> {
+        let owner =
+            sqlx::query("SELECT connection_id FROM inbox WHERE id = $1 AND state = 'parked'")
+                .bind(id)
+                .fetch_optional(&self.inbox.read)
+                .await?;
+        let Some(owner) = owner else {
+            return Ok(None);
+        };
+        let Some(connection_id) = col::<Option<String>>(&owner, "connection_id")? else {
+            return Ok(None);
+        };
+        if self.connection(tenant_id, &connection_id).await?.is_none() {
+            return Ok(None);
+        }
         let result = sqlx::query(
-            "UPDATE inbox SET state = 'pending', attempts = 0, next_attempt_at = $3
-             WHERE id = $2 AND state = 'parked'
-               AND connection_id IN (SELECT id FROM connections WHERE tenant_id = $1)",
+            "UPDATE inbox SET state = 'pending', attempts = 0, next_attempt_at = $2
+             WHERE id = $1 AND state = 'parked'",
         )
-        .bind(tenant_id)
         .bind(id)
         .bind(now)
-        .execute(&self.write)
+        .execute(&self.inbox.write)
         .await?;
         if result.rows_affected() == 0 {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT id, connection_id, received_at, state, attempts, next_attempt_at, last_error,
-                    processed_at, LENGTH(body) AS body_bytes
-             FROM inbox WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(self.reader())
-        .await?;
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM inbox WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.inbox.read)
+            .await?;
         row.as_ref().map(entry_from_row).transpose()
     }
+}
+
+async fn mark_done(conn: &mut Conn, ids: &[i64], now: i64) -> Result<(), StoreError> {
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let list = super::conversations::placeholders(chunk.len(), 1, |p| format!("${}", p + 1));
+        let sql = format!(
+            "UPDATE inbox SET state = 'done', processed_at = $1, last_error = NULL WHERE id IN ({list})"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 fn entry_from_row(r: &AnyRow) -> Result<InboxEntry, StoreError> {

@@ -14,15 +14,27 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[(
     include_str!("../../migrations/postgres/0001_foundation.sql"),
 )];
 
+/// The SQLite inbox file's own schema, `(file name, text)`.
+const SQLITE_INBOX_MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_inbox.sql",
+    include_str!("../../migrations/sqlite-inbox/0001_inbox.sql"),
+)];
+
 fn migrator(backend: Backend) -> Migrator {
-    let migrations = MIGRATIONS
-        .iter()
-        .map(|(name, sqlite, postgres)| {
+    let files = MIGRATIONS.iter().map(|(name, sqlite, postgres)| {
+        let sql = match backend {
+            Backend::Sqlite => *sqlite,
+            Backend::Postgres => *postgres,
+        };
+        (*name, sql)
+    });
+    migrator_of(files)
+}
+
+fn migrator_of<'a>(files: impl Iterator<Item = (&'a str, &'static str)>) -> Migrator {
+    let migrations = files
+        .map(|(name, sql)| {
             let (version, description) = version_and_description(name);
-            let sql = match backend {
-                Backend::Sqlite => *sqlite,
-                Backend::Postgres => *postgres,
-            };
             Migration::new(
                 version,
                 Cow::Owned(description),
@@ -43,6 +55,11 @@ fn version_and_description(file_name: &str) -> (i64, String) {
 
 pub(super) async fn run(store: &Store) -> Result<(), StoreError> {
     migrator(store.backend).run(&store.write).await?;
+    if store.inbox.separate {
+        migrator_of(SQLITE_INBOX_MIGRATIONS.iter().copied())
+            .run(&store.inbox.write)
+            .await?;
+    }
     Ok(())
 }
 
@@ -69,6 +86,11 @@ mod tests {
         assert_eq!(sqlite, postgres);
         let embedded: Vec<String> = MIGRATIONS.iter().map(|(n, _, _)| n.to_string()).collect();
         assert_eq!(sqlite, embedded);
+        let inbox: Vec<String> = SQLITE_INBOX_MIGRATIONS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        assert_eq!(names_in("sqlite-inbox"), inbox);
     }
 
     #[test]

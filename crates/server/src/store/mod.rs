@@ -2,8 +2,9 @@
 //! for both wherever the two agree. It knows tables and rows, nothing of HTTP.
 //!
 //! SQLite allows one writer at a time, so writes go through a pool of one connection and queue in
-//! this process instead of spinning on `SQLITE_BUSY`; reads use their own pool. On PostgreSQL both
-//! are the same pool.
+//! this process instead of spinning on `SQLITE_BUSY`; reads use their own pool. The inbox of raw
+//! webhooks is a second SQLite file with its own writer, so storing a webhook never waits for the
+//! processor's writes. On PostgreSQL all of these are one pool and one database.
 
 pub mod connections;
 pub mod conversations;
@@ -95,6 +96,16 @@ pub struct Store {
     backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    inbox: InboxPools,
+}
+
+/// Where the inbox lives: its own SQLite file, or the main database.
+#[derive(Clone)]
+struct InboxPools {
+    read: AnyPool,
+    write: AnyPool,
+    /// Its own database: a row is marked done after the main commit, in a second transaction.
+    separate: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -117,10 +128,19 @@ impl Store {
                 let read = sqlite_pool_options(sizes.read)
                     .connect_with(options)
                     .await?;
+                let inbox_options = AnyConnectOptions::from_str(&inbox_url(&url))?;
+                let inbox = InboxPools {
+                    write: sqlite_pool_options(1)
+                        .connect_with(inbox_options.clone())
+                        .await?,
+                    read: sqlite_pool_options(2).connect_with(inbox_options).await?,
+                    separate: true,
+                };
                 Ok(Self {
                     backend: Backend::Sqlite,
                     read,
                     write,
+                    inbox,
                 })
             }
             DatabaseUrl::Postgres(raw) => {
@@ -133,6 +153,11 @@ impl Store {
                 Ok(Self {
                     backend: Backend::Postgres,
                     read: pool.clone(),
+                    inbox: InboxPools {
+                        read: pool.clone(),
+                        write: pool.clone(),
+                        separate: false,
+                    },
                     write: pool,
                 })
             }
@@ -191,12 +216,15 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
+        sqlx::query("SELECT 1").execute(&self.inbox.read).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
+        self.inbox.read.close().await;
+        self.inbox.write.close().await;
     }
 }
 
@@ -248,6 +276,22 @@ fn sqlite_url_with_create(raw: &str) -> Result<String, StoreError> {
     })
 }
 
+/// The inbox file beside an SQLite database: `x/wagate.db` -> `x/wagate-inbox.db`.
+fn inbox_url(main: &str) -> String {
+    let (path, query) = match main.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (main, None),
+    };
+    let inbox = match path.strip_suffix(".db") {
+        Some(stem) => format!("{stem}-inbox.db"),
+        None => format!("{path}-inbox"),
+    };
+    match query {
+        Some(q) => format!("{inbox}?{q}"),
+        None => inbox,
+    }
+}
+
 /// Reads a column, turning a type mismatch into a `StoreError` that names the column.
 pub(crate) fn col<'r, T>(row: &'r sqlx::any::AnyRow, name: &str) -> Result<T, StoreError>
 where
@@ -261,6 +305,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inbox_file_sits_beside_the_database() {
+        assert_eq!(
+            inbox_url("sqlite://data/wagate.db?mode=rwc"),
+            "sqlite://data/wagate-inbox.db?mode=rwc"
+        );
+        assert_eq!(inbox_url("sqlite://data/main"), "sqlite://data/main-inbox");
+    }
 
     #[test]
     fn sqlite_urls_gain_create_mode() {

@@ -437,11 +437,11 @@ impl TestApp {
 
     /// How many raw bodies the inbox holds (in any state).
     pub async fn inbox_rows(&self) -> i64 {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM inbox")
-            .fetch_one(self.state.store.reader())
+        self.state
+            .store
+            .inbox_row_count()
             .await
-            .expect("count inbox");
-        sqlx::Row::try_get::<i64, _>(&row, "n").expect("n")
+            .expect("count inbox")
     }
 
     /// Waits until the processor has applied everything stored so far.

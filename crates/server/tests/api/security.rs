@@ -108,7 +108,7 @@ on_both_databases! {
                 app.state.store.ping().await.unwrap();
                 for entry in std::fs::read_dir(app.data_dir.path()).unwrap() {
                     let path = entry.unwrap().path();
-                    if path.file_name().unwrap().to_string_lossy().starts_with("wagate.db") {
+                    if path.file_name().unwrap().to_string_lossy().starts_with("wagate") {
                         dump.extend(std::fs::read(path).unwrap());
                     }
                 }
