@@ -113,8 +113,13 @@ async fn a_new_user_connects_the_emulator_and_sees_a_customer_message_within_a_s
             .spawn()
             .unwrap(),
     );
+    // Everything the server logs, at the most talkative level, is kept to check for secrets.
+    let log_path = data.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let _server = Proc(
         wagate(data.path(), &database_url, &listen, &emulator_url)
+            .env("RUST_LOG", "trace")
+            .stderr(log)
             .arg("serve")
             .spawn()
             .unwrap(),
@@ -224,6 +229,15 @@ async fn a_new_user_connects_the_emulator_and_sees_a_customer_message_within_a_s
             "the message is not visible within a second"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let logged = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logged.len() > 1000, "the server logged at trace level");
+    for secret in [
+        "EAAGtesttoken",
+        "0123456789abcdef0123456789abcdef",
+        api_key.as_str(),
+    ] {
+        assert!(!logged.contains(secret), "a secret reached the log");
     }
 }
 
