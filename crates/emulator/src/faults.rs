@@ -1,14 +1,18 @@
 //! Switchable faults: answers the emulator gives instead of its normal one (or before it, late), so a
 //! client's retries, timeouts and error handling can be tested against real HTTP.
 //!
-//! A fault answers the next `times` Graph calls it matches, oldest fault first, then clears itself.
-//! Matching and counting happen under the emulator's lock, so exactly `times` calls get it however
-//! many arrive at once.
+//! A fault answers the Graph calls it matches, oldest fault first: either the next `times` of them
+//! (then it clears itself), or, with a `probability`, that share of them chosen at random until it is
+//! removed or has answered `times` calls. Matching, drawing and counting happen under the emulator's
+//! lock, so exactly `times` calls get a counted fault however many arrive at once, and a seeded
+//! probability fault answers the same number of any given count of calls on every run.
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
@@ -19,6 +23,10 @@ use crate::phone_numbers::parse_graph_id;
 
 /// The longest a fault may hold an answer back.
 const MAX_DELAY_MS: u64 = 10 * 60 * 1000;
+
+/// How long a `timeout` fault holds a call when `delay_ms` is left out: longer than any client
+/// waits (wagate's Graph client gives up after 30 seconds by default).
+pub const DEFAULT_TIMEOUT_DELAY_MS: u64 = 60 * 1000;
 
 /// Identifies one fault; numbered from 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -49,12 +57,18 @@ pub enum FaultKind {
     PairRateLimited,
     /// HTTP 503, code 2: Graph down or overloaded for a moment.
     ServiceUnavailable,
+    /// HTTP 500, code 1 "(#1) An unknown error occurred": a transient failure inside Graph.
+    InternalError,
     /// HTTP 401, code 190 subcode 463: "Error validating access token: Session has expired on ...".
     ExpiredToken,
     /// HTTP 400, code 131047 "(#131047) Re-engagement message".
     WindowClosed,
     /// The normal answer, `delay_ms` late (which must be given).
     Slow,
+    /// The call is held longer than a client waits (`delay_ms`, [`DEFAULT_TIMEOUT_DELAY_MS`] when
+    /// left out) and then answered normally: as with Meta, a send the client gave up on is still
+    /// accepted, recorded, and followed by its status webhooks.
+    Timeout,
 }
 
 /// A Meta error for a fault to answer with; what is left out is filled in as Meta would.
@@ -111,9 +125,14 @@ impl FaultError {
 ///     times: 3,
 ///     ..FaultSpec::kind(FaultKind::RateLimited)
 /// };
-/// # let _ = three_rate_limits;
+/// let a_third_of_sends_fail = FaultSpec {
+///     endpoint: Some(GraphEndpoint::Messages),
+///     probability: Some(0.3),
+///     ..FaultSpec::kind(FaultKind::ServiceUnavailable)
+/// };
+/// # let _ = (three_rate_limits, a_third_of_sends_fail);
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
     /// Only calls about this number; every number's when `None`.
@@ -129,9 +148,17 @@ pub struct FaultSpec {
     /// A ready-made fault; the fields below refine it or, without a kind, make one up.
     #[serde(default)]
     pub kind: Option<FaultKind>,
-    /// How many matching calls the fault answers before it clears itself; at least 1.
-    #[serde(default = "one")]
+    /// How many calls the fault answers before it clears itself. 0 (the default, also `null` in
+    /// JSON) means "not given": one call for a fault without `probability`, no cap for one with it.
+    #[serde(default, deserialize_with = "null_as_zero")]
     pub times: u32,
+    /// Answer this share of matching calls (0.0 to 1.0), chosen at random, until the fault is
+    /// removed or has answered `times` calls; `None` answers every matching call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    /// Seeds the random choice of a `probability` fault, so a run can be repeated exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// Hold the answer back this long (for client timeouts); the normal answer follows unless the
     /// fault also sets an error, a status or a drop.
     #[serde(default)]
@@ -145,25 +172,14 @@ pub struct FaultSpec {
     /// Close the TCP connection without answering.
     #[serde(default)]
     pub drop_connection: bool,
+    /// With `drop_connection`: handle the call normally first (a send is accepted, recorded and gets
+    /// its statuses) and only then close the connection, as when Meta's answer is lost on the way.
+    #[serde(default)]
+    pub accept_before_drop: bool,
 }
 
-fn one() -> u32 {
-    1
-}
-
-impl Default for FaultSpec {
-    fn default() -> Self {
-        Self {
-            phone_number_id: None,
-            endpoint: None,
-            kind: None,
-            times: 1,
-            delay_ms: None,
-            http_status: None,
-            error: None,
-            drop_connection: false,
-        }
-    }
+fn null_as_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(deserializer)?.unwrap_or(0))
 }
 
 impl FaultSpec {
@@ -205,8 +221,10 @@ pub struct ActiveFault {
     pub id: FaultId,
     #[serde(flatten)]
     pub spec: FaultSpec,
-    /// Calls it will still answer.
-    pub remaining: u32,
+    /// Calls it will still answer; `None` (`null`) for a probability fault without a cap.
+    pub remaining: Option<u32>,
+    /// Calls it has answered so far.
+    pub answered: u64,
 }
 
 /// How a fault answers, worked out once when it is added.
@@ -224,15 +242,35 @@ pub(crate) enum FaultAction {
     Error { status: u16, body: GraphErrorBody },
     /// Answer with this status and an empty body, as a proxy in front of Graph might.
     Bare { status: u16 },
-    /// Close the connection without answering.
-    Drop,
+    /// Close the connection without answering; after handling the call normally when `accept_first`.
+    Drop { accept_first: bool },
 }
 
 struct Fault {
     id: FaultId,
     spec: FaultSpec,
-    remaining: u32,
+    /// `None`: no cap.
+    remaining: Option<u32>,
+    answered: u64,
+    /// Each matching call is answered with this chance; `None`: every one.
+    probability: Option<f64>,
+    /// Its own generator when seeded; the thread's otherwise.
+    rng: Option<StdRng>,
     answer: FaultAnswer,
+}
+
+impl Fault {
+    /// Whether the fault answers this matching call.
+    fn fires(&mut self) -> bool {
+        let Some(probability) = self.probability else {
+            return true;
+        };
+        let draw: f64 = match &mut self.rng {
+            Some(rng) => rng.random(),
+            None => rand::rng().random(),
+        };
+        draw < probability
+    }
 }
 
 /// The active faults, oldest first.
@@ -260,33 +298,46 @@ impl Faults {
         let answer = resolve(&spec)?;
         let id = FaultId(self.next_id);
         self.next_id += 1;
+        let remaining = match (spec.times, spec.probability) {
+            (0, Some(_)) => None,
+            (0, None) => Some(1),
+            (times, _) => Some(times),
+        };
         self.active.push(Fault {
             id,
-            remaining: spec.times,
+            remaining,
+            answered: 0,
+            probability: spec.probability,
+            rng: spec.seed.map(StdRng::seed_from_u64),
             spec,
             answer,
         });
         Ok(id)
     }
 
-    /// Takes one use of the oldest fault matching a call, clearing the fault when it is used up.
+    /// The oldest fault that matches a call and answers it (a probability fault may let it pass to
+    /// the next one), using up one of its calls and clearing it when none is left.
     pub fn take(
         &mut self,
         phone_number_id: Option<&str>,
         endpoint: GraphEndpoint,
     ) -> Option<(FaultId, FaultAnswer)> {
-        let index = self.active.iter().position(|fault| {
+        let index = self.active.iter_mut().position(|fault| {
             fault.spec.endpoint.is_none_or(|e| e == endpoint)
                 && fault
                     .spec
                     .phone_number_id
                     .as_deref()
                     .is_none_or(|id| Some(id) == phone_number_id)
+                && fault.fires()
         })?;
         let fault = &mut self.active[index];
-        fault.remaining = fault.remaining.saturating_sub(1);
+        fault.answered += 1;
+        if let Some(remaining) = &mut fault.remaining {
+            *remaining = remaining.saturating_sub(1);
+        }
         let taken = (fault.id, fault.answer.clone());
-        if fault.remaining == 0 {
+        if fault.remaining == Some(0) {
             self.active.remove(index);
         }
         Some(taken)
@@ -299,6 +350,7 @@ impl Faults {
                 id: fault.id,
                 spec: fault.spec.clone(),
                 remaining: fault.remaining,
+                answered: fault.answered,
             })
             .collect()
     }
@@ -317,10 +369,24 @@ impl Faults {
 
 /// Checks a spec and works out its answer: explicit fields first, then the kind's, then Meta's defaults.
 fn resolve(spec: &FaultSpec) -> Result<FaultAnswer, InputError> {
-    if spec.times == 0 {
+    if let Some(probability) = spec.probability
+        && !(0.0..=1.0).contains(&probability)
+    {
         return Err(InputError::new(
-            "times",
-            "must be at least 1: the number of calls the fault answers",
+            "probability",
+            "must be from 0.0 to 1.0: the share of matching calls the fault answers",
+        ));
+    }
+    if spec.seed.is_some() && spec.probability.is_none() {
+        return Err(InputError::new(
+            "seed",
+            "only makes sense with a probability: it seeds the random choice of calls",
+        ));
+    }
+    if spec.accept_before_drop && !spec.drop_connection {
+        return Err(InputError::new(
+            "accept_before_drop",
+            "needs drop_connection: true; it says whether the call is handled before the connection is dropped",
         ));
     }
     if let Some(delay) = spec.delay_ms
@@ -356,6 +422,10 @@ fn resolve(spec: &FaultSpec) -> Result<FaultAnswer, InputError> {
             "is required for a slow fault: how late to answer, in milliseconds",
         ));
     }
+    let delay_ms = match spec.kind {
+        Some(FaultKind::Timeout) => Some(spec.delay_ms.unwrap_or(DEFAULT_TIMEOUT_DELAY_MS)),
+        _ => spec.delay_ms,
+    };
     let preset = spec.kind.and_then(preset_answer);
     let body = spec
         .error
@@ -367,10 +437,12 @@ fn resolve(spec: &FaultSpec) -> Result<FaultAnswer, InputError> {
         .or_else(|| preset.as_ref().map(|(status, _)| *status))
         .or_else(|| body.as_ref().map(|body| default_status(body.code)));
     let action = match (spec.drop_connection, body, status) {
-        (true, _, _) => FaultAction::Drop,
+        (true, _, _) => FaultAction::Drop {
+            accept_first: spec.accept_before_drop,
+        },
         (false, Some(body), Some(status)) => FaultAction::Error { status, body },
         (false, None, Some(status)) => FaultAction::Bare { status },
-        (false, _, None) if spec.delay_ms.is_some() => FaultAction::Proceed,
+        (false, _, None) if delay_ms.is_some() => FaultAction::Proceed,
         (false, _, None) => {
             return Err(InputError::new(
                 "kind",
@@ -379,24 +451,28 @@ fn resolve(spec: &FaultSpec) -> Result<FaultAnswer, InputError> {
         }
     };
     Ok(FaultAnswer {
-        delay: spec.delay_ms.map(Duration::from_millis),
+        delay: delay_ms.map(Duration::from_millis),
         action,
     })
 }
 
-/// The status and body of a ready-made fault; `None` for `slow`, which answers normally.
+/// The status and body of a ready-made fault; `None` for `slow` and `timeout`, which answer normally.
 fn preset_answer(kind: FaultKind) -> Option<(u16, GraphErrorBody)> {
     Some(match kind {
         FaultKind::RateLimited => (400, GraphErrorBody::rate_limit_hit()),
         FaultKind::PairRateLimited => (400, GraphErrorBody::pair_rate_limit_hit()),
         FaultKind::ServiceUnavailable => (503, GraphErrorBody::service_unavailable()),
+        FaultKind::InternalError => (
+            500,
+            GraphErrorBody::cloud_api(1, "An unknown error occurred", None),
+        ),
         FaultKind::ExpiredToken => {
             // As if the token had lapsed an hour ago.
             let now = payloads::unix_now();
             (401, GraphErrorBody::expired_access_token(now - 3600, now))
         }
         FaultKind::WindowClosed => (400, GraphErrorBody::reengagement_message()),
-        FaultKind::Slow => return None,
+        FaultKind::Slow | FaultKind::Timeout => return None,
     })
 }
 
@@ -430,6 +506,7 @@ mod tests {
             (FaultKind::ServiceUnavailable, 503, 2),
             (FaultKind::ExpiredToken, 401, 190),
             (FaultKind::WindowClosed, 400, 131047),
+            (FaultKind::InternalError, 500, 1),
         ];
         for (kind, status, code) in cases {
             let answer = resolve(&FaultSpec::kind(kind));
@@ -476,10 +553,31 @@ mod tests {
         );
         assert_eq!(
             field(FaultSpec {
-                times: 0,
+                probability: Some(1.5),
                 ..FaultSpec::kind(FaultKind::RateLimited)
             }),
-            Some("times".to_owned())
+            Some("probability".to_owned())
+        );
+        assert_eq!(
+            field(FaultSpec {
+                probability: Some(f64::NAN),
+                ..FaultSpec::kind(FaultKind::RateLimited)
+            }),
+            Some("probability".to_owned())
+        );
+        assert_eq!(
+            field(FaultSpec {
+                seed: Some(7),
+                ..FaultSpec::kind(FaultKind::RateLimited)
+            }),
+            Some("seed".to_owned())
+        );
+        assert_eq!(
+            field(FaultSpec {
+                accept_before_drop: true,
+                ..FaultSpec::kind(FaultKind::RateLimited)
+            }),
+            Some("accept_before_drop".to_owned())
         );
         assert!(
             resolve(&FaultSpec {
@@ -504,7 +602,7 @@ mod tests {
         assert!(faults.take(Some("1"), GraphEndpoint::PhoneNumber).is_none());
         assert!(faults.take(None, GraphEndpoint::Messages).is_none());
         assert!(faults.take(Some("1"), GraphEndpoint::Messages).is_some());
-        assert_eq!(faults.list().first().map(|f| f.remaining), Some(1));
+        assert_eq!(faults.list().first().map(|f| f.remaining), Some(Some(1)));
         assert!(faults.take(Some("1"), GraphEndpoint::Messages).is_some());
         assert!(faults.take(Some("1"), GraphEndpoint::Messages).is_none());
         assert!(faults.list().is_empty());
@@ -515,10 +613,97 @@ mod tests {
         let spec: Result<FaultSpec, _> =
             serde_json::from_str(r#"{"endpoint":"any","kind":"rate_limited"}"#);
         assert_eq!(spec.as_ref().ok().map(|s| s.endpoint), Some(None));
-        assert_eq!(spec.ok().map(|s| s.times), Some(1));
+        assert_eq!(spec.ok().map(|s| s.times), Some(0), "not given: once");
         let shown = serde_json::to_value(FaultSpec::kind(FaultKind::Slow)).unwrap_or_default();
         assert_eq!(shown["endpoint"], "any");
         let bad: Result<FaultSpec, _> = serde_json::from_str(r#"{"endpoint":"everything"}"#);
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn a_timeout_holds_the_call_a_minute_unless_told_and_then_answers_normally() {
+        let answer = resolve(&FaultSpec::kind(FaultKind::Timeout));
+        assert!(
+            answer
+                .as_ref()
+                .is_ok_and(|a| matches!(a.action, FaultAction::Proceed))
+        );
+        assert_eq!(
+            answer.ok().and_then(|a| a.delay),
+            Some(Duration::from_millis(DEFAULT_TIMEOUT_DELAY_MS))
+        );
+        let short = resolve(&FaultSpec {
+            delay_ms: Some(300),
+            ..FaultSpec::kind(FaultKind::Timeout)
+        });
+        assert_eq!(
+            short.ok().and_then(|a| a.delay),
+            Some(Duration::from_millis(300))
+        );
+    }
+
+    #[test]
+    fn a_probability_fault_has_no_cap_unless_times_is_given() {
+        let mut faults = Faults::default();
+        let uncapped = faults.add(FaultSpec {
+            probability: Some(1.0),
+            ..FaultSpec::kind(FaultKind::ServiceUnavailable)
+        });
+        assert!(uncapped.is_ok());
+        for _ in 0..50 {
+            assert!(faults.take(None, GraphEndpoint::Messages).is_some());
+        }
+        let listed = faults.list();
+        assert_eq!(
+            listed.first().map(|f| (f.remaining, f.answered)),
+            Some((None, 50))
+        );
+        faults.clear();
+        let capped = faults.add(FaultSpec {
+            probability: Some(1.0),
+            times: 3,
+            ..FaultSpec::kind(FaultKind::ServiceUnavailable)
+        });
+        assert!(capped.is_ok());
+        let answered = (0..10)
+            .filter(|_| faults.take(None, GraphEndpoint::Messages).is_some())
+            .count();
+        assert_eq!(answered, 3);
+        assert!(faults.list().is_empty());
+    }
+
+    #[test]
+    fn a_seeded_probability_fault_answers_the_same_calls_every_time() {
+        let run = || {
+            let mut faults = Faults::default();
+            let _ = faults.add(FaultSpec {
+                probability: Some(0.3),
+                seed: Some(42),
+                ..FaultSpec::kind(FaultKind::ServiceUnavailable)
+            });
+            (0..1_000)
+                .map(|_| faults.take(None, GraphEndpoint::Messages).is_some())
+                .collect::<Vec<bool>>()
+        };
+        let first = run();
+        assert_eq!(first, run());
+        let share = first.iter().filter(|&&hit| hit).count();
+        assert!((200..=400).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn a_call_a_probability_fault_lets_pass_can_meet_the_next_fault() {
+        let mut faults = Faults::default();
+        let never = faults.add(FaultSpec {
+            probability: Some(0.0),
+            ..FaultSpec::kind(FaultKind::ServiceUnavailable)
+        });
+        let next = faults.add(FaultSpec::kind(FaultKind::RateLimited));
+        assert!(never.is_ok());
+        assert_eq!(
+            faults.take(None, GraphEndpoint::Messages).map(|(id, _)| id),
+            next.ok()
+        );
+        assert_eq!(faults.list().len(), 1, "the probability fault stays");
     }
 }

@@ -33,11 +33,18 @@
 //! - Graph, with `Authorization: Bearer <token>` and Meta's error envelopes (190 for a bad token,
 //!   190/463 for an expired one, 100/33 for an unknown object, 2500 for an unknown path):
 //!   `GET /{version}/{phone_number_id}`; `POST /{version}/{phone_number_id}/messages` for sends
-//!   (checked as Meta checks them: 100, 131009, and 131047 outside the 24-hour window) and
-//!   mark-as-read. Every Graph call may be answered by a fault and is written to the call log.
+//!   and mark-as-read. Sends are checked as Meta checks them: 100 and 131009 for bad bodies, 130429
+//!   over the number's throughput (`throughput_per_second`, a sliding one-second window), 131056
+//!   over the pair rate to one recipient (`pair_per_minute`, `pair_burst`), and, outside the 24-hour
+//!   window, by default accepted and then failed with a 131047 status webhook
+//!   (`window_violation: "failed_status"`) or answered 400 / 131047 (`"reject"`). Every Graph call
+//!   may be answered by a fault (by count or by `probability`) and is written to the call log.
+//! - Status webhooks after a send (`auto_statuses`: sent, delivered, read, played for audio) carry
+//!   `biz_opaque_callback_data` and PMP `pricing`, and can be delivered `reversed`, `shuffled` or
+//!   duplicated (`status_order`, `duplicate_statuses`).
 //! - Admin (JSON, no authentication, so never expose an emulator to the internet):
-//!   `POST|GET /admin/phone-numbers`, `GET|PATCH /admin/phone-numbers/{id}`,
-//!   `POST /admin/customers/messages`, `POST /admin/webhooks`, `POST /admin/statuses`,
+//!   `POST|GET /admin/phone-numbers`, `GET|PATCH /admin/phone-numbers/{id}` (with the number's send
+//!   counters), `POST /admin/customers/messages`, `POST /admin/webhooks`, `POST /admin/statuses`,
 //!   `GET /admin/deliveries`, `GET /admin/deliveries/{id}`, `GET /admin/sent-messages`,
 //!   `GET /admin/read-receipts`, `POST|GET|DELETE /admin/faults`, `DELETE /admin/faults/{id}`,
 //!   `GET /admin/calls`.
@@ -53,6 +60,7 @@ mod delivery;
 mod error;
 mod faults;
 mod graph;
+mod limits;
 mod listener;
 mod messaging;
 pub mod payloads;
@@ -66,10 +74,16 @@ pub use config::{EmulatorConfig, RetryPolicy};
 pub use customers::{CustomerMessage, InboundReceipt};
 pub use delivery::{AttemptOutcome, DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
 pub use error::{EmulatorError, InputError};
-pub use faults::{ActiveFault, FaultError, FaultId, FaultKind, FaultSpec};
-pub use messaging::{MessageStatus, ReadReceipt, SERVICE_WINDOW_SECONDS, SentMessage};
+pub use faults::{
+    ActiveFault, DEFAULT_TIMEOUT_DELAY_MS, FaultError, FaultId, FaultKind, FaultSpec,
+};
+pub use limits::SendCounters;
+pub use messaging::{
+    MessageStatus, PricingCategory, ReadReceipt, SERVICE_WINDOW_SECONDS, SentMessage,
+};
 pub use phone_numbers::{
-    PhoneNumberRegistration, PhoneNumberUpdate, QualityRating, RegisteredPhoneNumber,
+    PhoneNumberRegistration, PhoneNumberUpdate, QualityRating, RegisteredPhoneNumber, StatusOrder,
+    WindowViolation,
 };
 pub use records::RECORDS_KEPT;
 pub use server::{RunningEmulator, run, start, start_on};

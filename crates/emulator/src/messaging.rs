@@ -79,13 +79,14 @@ impl MessageStatus {
         }
     }
 
-    /// Reads a status the emulator may send by itself after a send: sent, delivered or read.
+    /// Reads a status the emulator may send by itself after a send: sent, delivered, read or
+    /// played (which only audio messages get).
     pub(crate) fn parse_automatic(field: &str, value: &str) -> Result<Self, InputError> {
         match Self::parse(field, value)? {
-            status @ (Self::Sent | Self::Delivered | Self::Read) => Ok(status),
-            Self::Played | Self::Failed => Err(InputError::new(
+            status @ (Self::Sent | Self::Delivered | Self::Read | Self::Played) => Ok(status),
+            Self::Failed => Err(InputError::new(
                 field,
-                "may only hold sent, delivered and read; send played and failed through POST /admin/statuses",
+                "may only hold sent, delivered, read and played; send failed through POST /admin/statuses",
             )),
         }
     }
@@ -108,14 +109,79 @@ impl fmt::Display for MessageStatus {
     }
 }
 
+/// The pricing category of a sent message, as status webhooks carry it in `pricing.category`.
+///
+/// Templates are billable (`"type":"regular"`) in their template's category; free-form messages,
+/// which may only go inside the customer service window, are `service` and free
+/// (`"type":"free_customer_service"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PricingCategory {
+    Marketing,
+    Utility,
+    Authentication,
+    Service,
+}
+
+impl PricingCategory {
+    /// Reads a template category named in `field`, in any case (`UTILITY` as the template API
+    /// writes it, `utility` as pricing does).
+    pub(crate) fn parse_template(field: &str, value: &str) -> Result<Self, InputError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "marketing" => Ok(Self::Marketing),
+            "utility" => Ok(Self::Utility),
+            "authentication" => Ok(Self::Authentication),
+            _ => Err(InputError::new(
+                field,
+                "must be a template category: marketing, utility or authentication",
+            )),
+        }
+    }
+
+    /// The category a template name suggests when the number does not name it: a name starting
+    /// with `utility` is utility, with `auth` authentication, anything else marketing.
+    pub(crate) fn from_template_name(name: &str) -> Self {
+        let name = name.trim().to_ascii_lowercase();
+        if name.starts_with("utility") {
+            Self::Utility
+        } else if name.starts_with("auth") {
+            Self::Authentication
+        } else {
+            Self::Marketing
+        }
+    }
+
+    /// The word webhooks carry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marketing => "marketing",
+            Self::Utility => "utility",
+            Self::Authentication => "authentication",
+            Self::Service => "service",
+        }
+    }
+
+    /// Whether Meta charges for it: everything but service messages.
+    pub fn billable(self) -> bool {
+        self != Self::Service
+    }
+}
+
+impl fmt::Display for PricingCategory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What status webhooks about a sent message need to know about it.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
     pub phone_number_id: String,
     pub wa_id: String,
     pub biz_opaque_callback_data: Option<String>,
-    /// The pricing category its statuses carry: `marketing` for templates, `service` otherwise.
-    pub category: &'static str,
+    /// The pricing category its statuses carry: the template's category for templates, `service`
+    /// otherwise.
+    pub category: PricingCategory,
     /// One conversation id for all of the message's statuses.
     pub conversation_id: String,
 }
@@ -323,13 +389,40 @@ mod tests {
     }
 
     #[test]
-    fn automatic_statuses_are_sent_delivered_and_read_only() {
+    fn automatic_statuses_are_sent_delivered_read_and_played_only() {
         assert_eq!(
             MessageStatus::parse_automatic("auto_statuses", "read"),
             Ok(MessageStatus::Read)
         );
-        for other in ["failed", "played", "seen"] {
+        assert_eq!(
+            MessageStatus::parse_automatic("auto_statuses", "played"),
+            Ok(MessageStatus::Played)
+        );
+        for other in ["failed", "seen"] {
             assert!(MessageStatus::parse_automatic("auto_statuses", other).is_err());
         }
+    }
+
+    #[test]
+    fn template_categories_come_from_the_name_or_are_named() {
+        assert_eq!(
+            PricingCategory::from_template_name("utility_order_shipped"),
+            PricingCategory::Utility
+        );
+        assert_eq!(
+            PricingCategory::from_template_name("AUTH_code"),
+            PricingCategory::Authentication
+        );
+        assert_eq!(
+            PricingCategory::from_template_name("hello_world"),
+            PricingCategory::Marketing
+        );
+        assert_eq!(
+            PricingCategory::parse_template("x", "UTILITY"),
+            Ok(PricingCategory::Utility)
+        );
+        assert!(PricingCategory::parse_template("x", "service").is_err());
+        assert!(!PricingCategory::Service.billable());
+        assert!(PricingCategory::Authentication.billable());
     }
 }

@@ -160,10 +160,7 @@ impl GraphErrorBody {
         Self::cloud_api(
             130429,
             "Rate limit hit",
-            Some(
-                "Message failed to send because there were too many messages sent from this phone \
-                 number in a short period of time",
-            ),
+            Some("Cloud API message throughput has been reached."),
         )
     }
 
@@ -352,6 +349,18 @@ pub fn undeliverable_errors() -> Value {
         "title": "Message undeliverable",
         "message": "Message undeliverable",
         "error_data": { "details": "Message Undeliverable." },
+        "href": ERROR_CODES_HREF,
+    }])
+}
+
+/// `errors[]` of the `failed` status that follows a free-form send outside the customer service
+/// window: 131047, as in Meta's `error_131047_reengagement_error_object.json`.
+pub fn reengagement_errors() -> Value {
+    json!([{
+        "code": 131047,
+        "title": "Re-engagement message",
+        "message": "Re-engagement message",
+        "error_data": { "details": REENGAGEMENT_DETAILS },
         "href": ERROR_CODES_HREF,
     }])
 }

@@ -3,6 +3,7 @@
 //! Callers hand in plain strings ([`PhoneNumberRegistration`], [`PhoneNumberUpdate`]); they are parsed
 //! once into [`PhoneNumber`], so the rest of the emulator never sees an invalid id, URL or token.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -11,11 +12,45 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::InputError;
-use crate::messaging::MessageStatus;
+use crate::limits::{PairLimiter, PairRate, SendCounters, ThroughputWindow};
+use crate::messaging::{MessageStatus, PricingCategory};
 use crate::payloads;
 
 /// The longest wait allowed between automatic status webhooks.
 const MAX_AUTO_STATUS_DELAY_MS: u64 = 10 * 60 * 1000;
+/// Highest throughput a number may be given (Meta's automatic upgrade stops at 1000).
+const MAX_THROUGHPUT_PER_SECOND: u32 = 100_000;
+/// Highest pair rate: one message per millisecond to the same recipient.
+const MAX_PAIR_PER_MINUTE: u32 = 60_000;
+const MAX_PAIR_BURST: u32 = 10_000;
+/// Most extra copies of each automatic status.
+const MAX_DUPLICATE_STATUSES: u32 = 10;
+
+/// What Meta does with a free-form send outside the 24-hour customer service window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowViolation {
+    /// As Meta does today: the send is accepted (200 with a wamid) and a `failed` status webhook
+    /// with error 131047 follows; no sent, delivered or read status ever comes.
+    #[default]
+    FailedStatus,
+    /// The older, synchronous answer: HTTP 400 with code 131047, and nothing is sent.
+    Reject,
+}
+
+/// In which order a send's automatic status webhooks are delivered (their timestamps always follow
+/// the statuses' real order).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusOrder {
+    /// In the order `auto_statuses` lists them.
+    #[default]
+    InOrder,
+    /// Last first, e.g. read, delivered, sent.
+    Reversed,
+    /// A random order, drawn for each send (which may happen to be the listed one).
+    Shuffled,
+}
 
 /// A business phone number to emulate, as the admin API and [`crate::RunningEmulator`] take it.
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -42,14 +77,49 @@ pub struct PhoneNumberRegistration {
     /// requires (else error 131047); `true` when left out.
     #[serde(default = "default_enforce_service_window")]
     pub enforce_service_window: bool,
+    /// What a free-form send outside the window gets when the window is enforced:
+    /// `"failed_status"` (the default, as Meta does today: accepted, then, `auto_status_delay_ms`
+    /// later, a `failed` status with 131047 and no other status) or `"reject"` (HTTP 400 with
+    /// 131047 at once).
+    #[serde(default)]
+    pub window_violation: WindowViolation,
     /// Status webhooks the emulator sends by itself after each accepted send, in this order: any of
-    /// `sent`, `delivered`, `read`. None when left out.
+    /// `sent`, `delivered`, `read`, `played` (`played` only follows audio messages). None when left
+    /// out.
     #[serde(default)]
     pub auto_statuses: Vec<String>,
     /// The wait before each automatic status: the n-th goes n times this long after the send; 50
     /// when left out. With 0 they go out together and may arrive in any order.
     #[serde(default = "default_auto_status_delay_ms")]
     pub auto_status_delay_ms: u64,
+    /// The order automatic statuses are delivered in: `"in_order"` (the default), `"reversed"` or
+    /// `"shuffled"`.
+    #[serde(default)]
+    pub status_order: StatusOrder,
+    /// Extra copies of each automatic status: each is delivered `duplicate_statuses + 1` times in a
+    /// row, as Meta's at-least-once delivery can. 0 (the default) to 10.
+    #[serde(default)]
+    pub duplicate_statuses: u32,
+    /// Whether sends over `throughput_per_second` are refused with 130429; `true` when left out.
+    #[serde(default = "yes")]
+    pub enforce_throughput: bool,
+    /// Sends accepted per sliding one-second window; 80 (Meta's default) when left out.
+    #[serde(default = "default_throughput_per_second")]
+    pub throughput_per_second: u32,
+    /// Whether sends to one recipient over the pair rate are refused with 131056; `true` when left out.
+    #[serde(default = "yes")]
+    pub enforce_pair_rate: bool,
+    /// Sends per minute to one recipient; 10 (one per 6 seconds, as Meta's) when left out.
+    #[serde(default = "default_pair_per_minute")]
+    pub pair_per_minute: u32,
+    /// Sends to one recipient allowed back to back before the pair rate applies; 3 when left out.
+    #[serde(default = "default_pair_burst")]
+    pub pair_burst: u32,
+    /// Pricing category of named templates (`marketing`, `utility` or `authentication`, any case),
+    /// for status `pricing`. Templates not named here get the category their name starts with
+    /// (`utility…`, `auth…`), else `marketing`.
+    #[serde(default)]
+    pub template_categories: BTreeMap<String, String>,
 }
 
 fn default_quality_rating() -> String {
@@ -64,6 +134,22 @@ fn default_auto_status_delay_ms() -> u64 {
     50
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn default_throughput_per_second() -> u32 {
+    80
+}
+
+fn default_pair_per_minute() -> u32 {
+    10
+}
+
+fn default_pair_burst() -> u32 {
+    3
+}
+
 impl Default for PhoneNumberRegistration {
     fn default() -> Self {
         Self {
@@ -76,8 +162,17 @@ impl Default for PhoneNumberRegistration {
             app_secret: String::new(),
             webhook_url: None,
             enforce_service_window: default_enforce_service_window(),
+            window_violation: WindowViolation::default(),
             auto_statuses: Vec::new(),
             auto_status_delay_ms: default_auto_status_delay_ms(),
+            status_order: StatusOrder::default(),
+            duplicate_statuses: 0,
+            enforce_throughput: yes(),
+            throughput_per_second: default_throughput_per_second(),
+            enforce_pair_rate: yes(),
+            pair_per_minute: default_pair_per_minute(),
+            pair_burst: default_pair_burst(),
+            template_categories: BTreeMap::new(),
         }
     }
 }
@@ -95,8 +190,17 @@ impl fmt::Debug for PhoneNumberRegistration {
             .field("app_secret", &"[redacted]")
             .field("webhook_url", &self.webhook_url)
             .field("enforce_service_window", &self.enforce_service_window)
+            .field("window_violation", &self.window_violation)
             .field("auto_statuses", &self.auto_statuses)
             .field("auto_status_delay_ms", &self.auto_status_delay_ms)
+            .field("status_order", &self.status_order)
+            .field("duplicate_statuses", &self.duplicate_statuses)
+            .field("enforce_throughput", &self.enforce_throughput)
+            .field("throughput_per_second", &self.throughput_per_second)
+            .field("enforce_pair_rate", &self.enforce_pair_rate)
+            .field("pair_per_minute", &self.pair_per_minute)
+            .field("pair_burst", &self.pair_burst)
+            .field("template_categories", &self.template_categories)
             .finish()
     }
 }
@@ -115,8 +219,18 @@ pub struct PhoneNumberUpdate {
     #[serde(default, deserialize_with = "present_or_null")]
     pub webhook_url: Option<Option<String>>,
     pub enforce_service_window: Option<bool>,
+    pub window_violation: Option<WindowViolation>,
     pub auto_statuses: Option<Vec<String>>,
     pub auto_status_delay_ms: Option<u64>,
+    pub status_order: Option<StatusOrder>,
+    pub duplicate_statuses: Option<u32>,
+    pub enforce_throughput: Option<bool>,
+    pub throughput_per_second: Option<u32>,
+    pub enforce_pair_rate: Option<bool>,
+    pub pair_per_minute: Option<u32>,
+    pub pair_burst: Option<u32>,
+    /// Replaces the whole map.
+    pub template_categories: Option<BTreeMap<String, String>>,
     /// `true` makes every Graph call with this number's token answer 190/463 (expired) until it is
     /// set back to `false` or the token is replaced.
     pub token_expired: Option<bool>,
@@ -135,8 +249,17 @@ impl fmt::Debug for PhoneNumberUpdate {
             .field("app_secret", &redacted(&self.app_secret))
             .field("webhook_url", &self.webhook_url)
             .field("enforce_service_window", &self.enforce_service_window)
+            .field("window_violation", &self.window_violation)
             .field("auto_statuses", &self.auto_statuses)
             .field("auto_status_delay_ms", &self.auto_status_delay_ms)
+            .field("status_order", &self.status_order)
+            .field("duplicate_statuses", &self.duplicate_statuses)
+            .field("enforce_throughput", &self.enforce_throughput)
+            .field("throughput_per_second", &self.throughput_per_second)
+            .field("enforce_pair_rate", &self.enforce_pair_rate)
+            .field("pair_per_minute", &self.pair_per_minute)
+            .field("pair_burst", &self.pair_burst)
+            .field("template_categories", &self.template_categories)
             .field("token_expired", &self.token_expired)
             .finish()
     }
@@ -149,7 +272,8 @@ fn present_or_null<'de, D: Deserializer<'de>>(
     Option::<String>::deserialize(deserializer).map(Some)
 }
 
-/// A registered number as the admin API shows it: the registration without its secrets.
+/// A registered number as the admin API shows it: the registration without its secrets, and how
+/// its sends went so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegisteredPhoneNumber {
     pub phone_number_id: String,
@@ -159,10 +283,22 @@ pub struct RegisteredPhoneNumber {
     pub quality_rating: QualityRating,
     pub webhook_url: Option<String>,
     pub enforce_service_window: bool,
+    pub window_violation: WindowViolation,
     pub auto_statuses: Vec<MessageStatus>,
     pub auto_status_delay_ms: u64,
+    pub status_order: StatusOrder,
+    pub duplicate_statuses: u32,
+    pub enforce_throughput: bool,
+    pub throughput_per_second: u32,
+    pub enforce_pair_rate: bool,
+    pub pair_per_minute: u32,
+    pub pair_burst: u32,
+    pub template_categories: BTreeMap<String, PricingCategory>,
     /// Whether calls with this number's token are being refused as expired.
     pub token_expired: bool,
+    /// Shown as top-level fields: `accepted_sends`, `rejected_throughput`, ...
+    #[serde(flatten)]
+    pub counters: SendCounters,
 }
 
 /// Meta's quality rating of a number.
@@ -214,10 +350,23 @@ pub(crate) struct PhoneNumber {
     pub app_secret: SecretString,
     pub webhook_url: Option<Url>,
     pub enforce_service_window: bool,
+    pub window_violation: WindowViolation,
     pub auto_statuses: Vec<MessageStatus>,
     pub auto_status_delay: Duration,
+    pub status_order: StatusOrder,
+    pub duplicate_statuses: u32,
+    pub enforce_throughput: bool,
+    pub throughput_per_second: u32,
+    pub enforce_pair_rate: bool,
+    pub pair_rate: PairRate,
+    pub template_categories: BTreeMap<String, PricingCategory>,
     /// Unix seconds at which the token was declared expired; `None` while it is good.
     pub token_expired_at: Option<i64>,
+    /// Accepted sends of the last second.
+    pub throughput: ThroughputWindow,
+    /// Per recipient, when the pair limit lets the next send through.
+    pub pairs: PairLimiter,
+    pub counters: SendCounters,
 }
 
 impl PhoneNumber {
@@ -236,9 +385,23 @@ impl PhoneNumber {
                 .map(parse_webhook_url)
                 .transpose()?,
             enforce_service_window: registration.enforce_service_window,
+            window_violation: registration.window_violation,
             auto_statuses: parse_auto_statuses(&registration.auto_statuses)?,
             auto_status_delay: parse_auto_status_delay(registration.auto_status_delay_ms)?,
+            status_order: registration.status_order,
+            duplicate_statuses: parse_duplicate_statuses(registration.duplicate_statuses)?,
+            enforce_throughput: registration.enforce_throughput,
+            throughput_per_second: parse_throughput(registration.throughput_per_second)?,
+            enforce_pair_rate: registration.enforce_pair_rate,
+            pair_rate: PairRate {
+                per_minute: parse_pair_per_minute(registration.pair_per_minute)?,
+                burst: parse_pair_burst(registration.pair_burst)?,
+            },
+            template_categories: parse_template_categories(&registration.template_categories)?,
             token_expired_at: None,
+            throughput: ThroughputWindow::default(),
+            pairs: PairLimiter::default(),
+            counters: SendCounters::default(),
         })
     }
 
@@ -275,6 +438,24 @@ impl PhoneNumber {
             .auto_status_delay_ms
             .map(parse_auto_status_delay)
             .transpose()?;
+        let duplicate_statuses = update
+            .duplicate_statuses
+            .map(parse_duplicate_statuses)
+            .transpose()?;
+        let throughput_per_second = update
+            .throughput_per_second
+            .map(parse_throughput)
+            .transpose()?;
+        let pair_per_minute = update
+            .pair_per_minute
+            .map(parse_pair_per_minute)
+            .transpose()?;
+        let pair_burst = update.pair_burst.map(parse_pair_burst).transpose()?;
+        let template_categories = update
+            .template_categories
+            .as_ref()
+            .map(parse_template_categories)
+            .transpose()?;
 
         if let Some(v) = waba_id {
             self.waba_id = v;
@@ -308,6 +489,33 @@ impl PhoneNumber {
         if let Some(v) = auto_status_delay {
             self.auto_status_delay = v;
         }
+        if let Some(v) = update.window_violation {
+            self.window_violation = v;
+        }
+        if let Some(v) = update.status_order {
+            self.status_order = v;
+        }
+        if let Some(v) = duplicate_statuses {
+            self.duplicate_statuses = v;
+        }
+        if let Some(v) = update.enforce_throughput {
+            self.enforce_throughput = v;
+        }
+        if let Some(v) = throughput_per_second {
+            self.throughput_per_second = v;
+        }
+        if let Some(v) = update.enforce_pair_rate {
+            self.enforce_pair_rate = v;
+        }
+        if let Some(v) = pair_per_minute {
+            self.pair_rate.per_minute = v;
+        }
+        if let Some(v) = pair_burst {
+            self.pair_rate.burst = v;
+        }
+        if let Some(v) = template_categories {
+            self.template_categories = v;
+        }
         match update.token_expired {
             Some(true) => {
                 self.token_expired_at.get_or_insert_with(payloads::unix_now);
@@ -331,11 +539,29 @@ impl PhoneNumber {
             quality_rating: self.quality_rating,
             webhook_url: self.webhook_url.as_ref().map(Url::to_string),
             enforce_service_window: self.enforce_service_window,
+            window_violation: self.window_violation,
             auto_statuses: self.auto_statuses.clone(),
             auto_status_delay_ms: u64::try_from(self.auto_status_delay.as_millis())
                 .unwrap_or(u64::MAX),
+            status_order: self.status_order,
+            duplicate_statuses: self.duplicate_statuses,
+            enforce_throughput: self.enforce_throughput,
+            throughput_per_second: self.throughput_per_second,
+            enforce_pair_rate: self.enforce_pair_rate,
+            pair_per_minute: self.pair_rate.per_minute,
+            pair_burst: self.pair_rate.burst,
+            template_categories: self.template_categories.clone(),
             token_expired: self.token_expired_at.is_some(),
+            counters: self.counters,
         }
+    }
+
+    /// The pricing category of a template sent by this number: as registered, else by its name.
+    pub fn template_category(&self, name: &str) -> PricingCategory {
+        self.template_categories
+            .get(name)
+            .copied()
+            .unwrap_or_else(|| PricingCategory::from_template_name(name))
     }
 }
 
@@ -404,6 +630,74 @@ fn parse_auto_status_delay(millis: u64) -> Result<Duration, InputError> {
         ));
     }
     Ok(Duration::from_millis(millis))
+}
+
+fn within(field: &str, value: u32, min: u32, max: u32, what: &str) -> Result<u32, InputError> {
+    if !(min..=max).contains(&value) {
+        return Err(InputError::new(
+            field,
+            format!("must be from {min} to {max}: {what}"),
+        ));
+    }
+    Ok(value)
+}
+
+fn parse_duplicate_statuses(value: u32) -> Result<u32, InputError> {
+    within(
+        "duplicate_statuses",
+        value,
+        0,
+        MAX_DUPLICATE_STATUSES,
+        "extra copies of each automatic status",
+    )
+}
+
+fn parse_throughput(value: u32) -> Result<u32, InputError> {
+    within(
+        "throughput_per_second",
+        value,
+        1,
+        MAX_THROUGHPUT_PER_SECOND,
+        "sends accepted per second",
+    )
+}
+
+fn parse_pair_per_minute(value: u32) -> Result<u32, InputError> {
+    within(
+        "pair_per_minute",
+        value,
+        1,
+        MAX_PAIR_PER_MINUTE,
+        "sends per minute to one recipient",
+    )
+}
+
+fn parse_pair_burst(value: u32) -> Result<u32, InputError> {
+    within(
+        "pair_burst",
+        value,
+        1,
+        MAX_PAIR_BURST,
+        "sends to one recipient allowed back to back",
+    )
+}
+
+fn parse_template_categories(
+    values: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, PricingCategory>, InputError> {
+    values
+        .iter()
+        .map(|(name, category)| {
+            let field = format!("template_categories.{name}");
+            if name.trim().is_empty() {
+                return Err(InputError::new(field, "needs a template name as its key"));
+            }
+            Ok((
+                name.clone(),
+                PricingCategory::parse_template(&field, category)?,
+            ))
+        })
+        .collect()
 }
 
 fn parse_webhook_url(value: &str) -> Result<Url, InputError> {
@@ -550,6 +844,67 @@ mod tests {
         assert!(
             !text.contains("EAAtoken") && !text.contains("secret\""),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn limits_duplicates_and_template_categories_are_checked() {
+        let cases: [(&str, Spoil<PhoneNumberRegistration>); 6] = [
+            ("throughput_per_second", |r| r.throughput_per_second = 0),
+            ("pair_per_minute", |r| r.pair_per_minute = 0),
+            ("pair_burst", |r| r.pair_burst = 0),
+            ("duplicate_statuses", |r| r.duplicate_statuses = 11),
+            ("template_categories.promo", |r| {
+                r.template_categories
+                    .insert("promo".into(), "service".into());
+            }),
+            ("template_categories.", |r| {
+                r.template_categories.insert(" ".into(), "utility".into());
+            }),
+        ];
+        for (field, spoil) in cases {
+            let mut bad = registration();
+            spoil(&mut bad);
+            let error = PhoneNumber::parse(bad).err();
+            assert!(
+                error.as_ref().is_some_and(|e| e.field.starts_with(field)),
+                "{field}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_are_metas_and_named_templates_keep_their_category() {
+        let mut registration = registration();
+        registration
+            .template_categories
+            .insert("order_update".into(), "UTILITY".into());
+        let Ok(number) = PhoneNumber::parse(registration) else {
+            panic!("the registration is valid");
+        };
+        let view = number.view();
+        assert_eq!(view.window_violation, WindowViolation::FailedStatus);
+        assert_eq!(view.status_order, StatusOrder::InOrder);
+        assert!(view.enforce_throughput && view.enforce_pair_rate);
+        assert_eq!(
+            (
+                view.throughput_per_second,
+                view.pair_per_minute,
+                view.pair_burst
+            ),
+            (80, 10, 3)
+        );
+        assert_eq!(
+            number.template_category("order_update"),
+            PricingCategory::Utility
+        );
+        assert_eq!(
+            number.template_category("auth_code"),
+            PricingCategory::Authentication
+        );
+        assert_eq!(
+            number.template_category("spring_sale"),
+            PricingCategory::Marketing
         );
     }
 }

@@ -18,6 +18,7 @@ use crate::customers::{CustomerMessage, InboundReceipt};
 use crate::delivery::{DeliveryId, DeliveryRecord, worker};
 use crate::error::EmulatorError;
 use crate::faults::{ActiveFault, FaultId, FaultSpec};
+use crate::limits::SendCounters;
 use crate::listener::{ConnectionCut, CuttableListener};
 use crate::messaging::{MessageStatus, ReadReceipt, SentMessage};
 use crate::phone_numbers::{PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber};
@@ -151,6 +152,18 @@ impl RunningEmulator {
     /// Every registered number, without secrets.
     pub fn phone_numbers(&self) -> Vec<RegisteredPhoneNumber> {
         self.state.phone_numbers()
+    }
+
+    /// One registered number with its settings and send counters, as
+    /// `GET /admin/phone-numbers/{id}` shows it; `None` when it is not registered.
+    pub fn phone_number(&self, phone_number_id: &str) -> Option<RegisteredPhoneNumber> {
+        self.state.phone_number(phone_number_id)
+    }
+
+    /// How the number's sends went so far: accepted, refused by throughput, pair rate or window,
+    /// and failed outside the window; `None` when it is not registered.
+    pub fn send_counters(&self, phone_number_id: &str) -> Option<SendCounters> {
+        self.state.send_counters(phone_number_id)
     }
 
     /// A customer writes: the webhook is built and queued, and delivered in the background.

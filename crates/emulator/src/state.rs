@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use rand::seq::SliceRandom;
 use reqwest::Url;
 use secrecy::SecretString;
 use serde_json::Value;
@@ -22,10 +23,14 @@ use crate::delivery::queue::{DeliveryQueue, NextDelivery};
 use crate::delivery::{DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatus};
 use crate::error::{EmulatorError, InputError};
 use crate::faults::{ActiveFault, FaultId, FaultSpec, Faults};
-use crate::messaging::{self, MessageStatus, Messaging, Outbound, ReadReceipt, SentMessage};
+use crate::limits::SendCounters;
+use crate::messaging::{
+    self, MessageStatus, Messaging, Outbound, PricingCategory, ReadReceipt, SentMessage,
+};
 use crate::payloads::{self, BusinessNumber, InboundMessage, StatusPricing, StatusUpdate};
 use crate::phone_numbers::{
-    PhoneNumber, PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber,
+    PhoneNumber, PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber, StatusOrder,
+    WindowViolation,
 };
 use crate::records::BoundedLog;
 
@@ -60,6 +65,8 @@ pub(crate) struct CheckedSend {
     pub message_type: String,
     /// Templates may go outside the service window; nothing else may.
     pub is_template: bool,
+    /// `template.name` of a template, for its pricing category.
+    pub template_name: Option<String>,
     pub biz_opaque_callback_data: Option<String>,
     pub request: Value,
 }
@@ -69,8 +76,13 @@ pub(crate) enum SendOutcome {
     Accepted {
         wamid: String,
     },
-    /// Free-form, and the customer has not written in 24 hours (or ever).
+    /// Free-form, the customer has not written in 24 hours (or ever), and the number rejects such
+    /// sends at once (`window_violation: "reject"`).
     WindowClosed,
+    /// Over the number's throughput: 130429.
+    ThroughputExceeded,
+    /// Over the pair rate for this recipient: 131056.
+    PairRateExceeded,
 }
 
 /// One attempt the worker is to make, with everything it needs copied out of the lock.
@@ -183,6 +195,13 @@ impl EmulatorState {
             .map(PhoneNumber::view)
     }
 
+    pub fn send_counters(&self, phone_number_id: &str) -> Option<SendCounters> {
+        self.world()
+            .phone_numbers
+            .get(phone_number_id)
+            .map(|n| n.counters)
+    }
+
     pub fn phone_numbers(&self) -> Vec<RegisteredPhoneNumber> {
         self.world()
             .phone_numbers
@@ -268,8 +287,9 @@ impl EmulatorState {
         Ok(id)
     }
 
-    /// Accepts a send: records it and queues the number's automatic status webhooks, unless the
-    /// message is free-form and the customer service window is closed.
+    /// Accepts a send unless a limit or the service window refuses it: records it, counts it, and
+    /// queues its status webhooks (the number's automatic ones, or a `failed` 131047 when it went
+    /// outside the window and the number's `window_violation` is `failed_status`).
     pub fn accept_send(
         &self,
         phone_number_id: &str,
@@ -277,29 +297,52 @@ impl EmulatorState {
     ) -> Result<SendOutcome, EmulatorError> {
         let now = payloads::unix_now();
         let clock = Instant::now();
-        let mut world = self.world();
+        let mut guard = self.world();
+        let world = &mut *guard;
         let number = world
             .phone_numbers
-            .get(phone_number_id)
+            .get_mut(phone_number_id)
             .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
-        if number.enforce_service_window
-            && !send.is_template
-            && !world
-                .messaging
-                .window_open(phone_number_id, &send.wa_id, now)
+        if number.enforce_throughput
+            && !number
+                .throughput
+                .allows(clock, number.throughput_per_second)
         {
+            number.counters.rejected_throughput += 1;
+            return Ok(SendOutcome::ThroughputExceeded);
+        }
+        if number.enforce_pair_rate && !number.pairs.allows(&send.wa_id, clock, number.pair_rate) {
+            number.counters.rejected_pair_rate += 1;
+            return Ok(SendOutcome::PairRateExceeded);
+        }
+        let window_open = world
+            .messaging
+            .window_open(phone_number_id, &send.wa_id, now);
+        let outside_window = number.enforce_service_window && !send.is_template && !window_open;
+        if outside_window && number.window_violation == WindowViolation::Reject {
+            number.counters.rejected_window += 1;
             return Ok(SendOutcome::WindowClosed);
         }
+
+        // Accepted: it uses up the limits and counts.
+        number.throughput.record(clock);
+        number.pairs.record(&send.wa_id, clock, number.pair_rate);
+        number.counters.accepted_sends += 1;
+        if outside_window {
+            number.counters.failed_window += 1;
+        }
+
         let wamid = payloads::new_outbound_wamid(&send.wa_id);
+        let category = match &send.template_name {
+            Some(name) if send.is_template => number.template_category(name),
+            _ if send.is_template => PricingCategory::Marketing,
+            _ => PricingCategory::Service,
+        };
         let outbound = Outbound {
             phone_number_id: phone_number_id.to_owned(),
             wa_id: send.wa_id.clone(),
             biz_opaque_callback_data: send.biz_opaque_callback_data,
-            category: if send.is_template {
-                "marketing"
-            } else {
-                "service"
-            },
+            category,
             conversation_id: payloads::new_conversation_id(),
         };
         let business = BusinessNumber {
@@ -307,21 +350,33 @@ impl EmulatorState {
             phone_number_id: &number.id,
             display_phone_number: &number.display_phone_number,
         };
-        let mut wait = Duration::ZERO;
-        let mut statuses = Vec::with_capacity(number.auto_statuses.len());
-        for status in &number.auto_statuses {
-            wait = wait.saturating_add(number.auto_status_delay);
-            let seconds_later = i64::try_from(wait.as_secs()).unwrap_or(i64::MAX);
+        // Each status with its timestamp, in the order they happen.
+        let failed_errors = payloads::reengagement_errors();
+        let happening: Vec<(MessageStatus, Option<&Value>)> = if outside_window {
+            vec![(MessageStatus::Failed, Some(&failed_errors))]
+        } else {
+            number
+                .auto_statuses
+                .iter()
+                .filter(|&&status| status != MessageStatus::Played || send.message_type == "audio")
+                .map(|&status| (status, None))
+                .collect()
+        };
+        let mut bodies = Vec::with_capacity(happening.len());
+        for (n, (status, errors)) in (1u32..).zip(&happening) {
+            let happened_after = number.auto_status_delay.saturating_mul(n);
+            let seconds_later = i64::try_from(happened_after.as_secs()).unwrap_or(i64::MAX);
             let update = status_update(
                 &outbound,
                 &wamid,
                 *status,
                 now.saturating_add(seconds_later),
-                None,
+                *errors,
             );
-            let body = serialize(&payloads::status_webhook(&business, &update))?;
-            statuses.push((clock + wait, body));
+            bodies.push(serialize(&payloads::status_webhook(&business, &update))?);
         }
+        let order = delivery_order(bodies.len(), number.status_order, number.duplicate_statuses);
+        let delay = number.auto_status_delay;
         world.messaging.record_sent(
             SentMessage {
                 phone_number_id: phone_number_id.to_owned(),
@@ -334,11 +389,12 @@ impl EmulatorState {
             },
             outbound,
         );
-        let queued = !statuses.is_empty();
-        for (due, body) in statuses {
-            self.enqueue_locked(&mut world, phone_number_id, body, due)?;
+        let queued = !order.is_empty();
+        for (n, index) in (1u32..).zip(order) {
+            let due = clock + delay.saturating_mul(n);
+            self.enqueue_locked(world, phone_number_id, bodies[index].clone(), due)?;
         }
-        drop(world);
+        drop(guard);
         if queued {
             self.after_enqueue();
         }
@@ -587,10 +643,26 @@ fn status_update<'a>(
         biz_opaque_callback_data: outbound.biz_opaque_callback_data.as_deref(),
         pricing: (status != MessageStatus::Failed).then_some(StatusPricing {
             conversation_id: &outbound.conversation_id,
-            category: outbound.category,
+            category: outbound.category.as_str(),
         }),
         errors,
     }
+}
+
+/// Which status body goes out in which slot: `count` statuses in the number's order, each repeated
+/// `duplicates` extra times in a row.
+fn delivery_order(count: usize, order: StatusOrder, duplicates: u32) -> Vec<usize> {
+    let mut indexes: Vec<usize> = (0..count).collect();
+    match order {
+        StatusOrder::InOrder => {}
+        StatusOrder::Reversed => indexes.reverse(),
+        StatusOrder::Shuffled => indexes.shuffle(&mut rand::rng()),
+    }
+    let copies = usize::try_from(duplicates).unwrap_or(0).saturating_add(1);
+    indexes
+        .into_iter()
+        .flat_map(|index| std::iter::repeat_n(index, copies))
+        .collect()
 }
 
 fn serialize(body: &serde_json::Value) -> Result<Bytes, EmulatorError> {

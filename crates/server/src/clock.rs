@@ -23,6 +23,15 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// The UTC calendar day of a time, `YYYY-MM-DD`.
+pub fn utc_day(ms: i64) -> String {
+    let format = format_description!("[year]-[month]-[day]");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| "1970-01-01".to_owned())
+}
+
 pub const HOUR_MS: i64 = 60 * 60 * 1000;
 /// Meta's customer service window: 24 hours from the customer's last message.
 pub const SERVICE_WINDOW_MS: i64 = 24 * HOUR_MS;
@@ -36,5 +45,6 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(1_749_416_383_000), "2025-06-08T20:59:43.000Z");
         assert_eq!(rfc3339(1_749_416_383_120), "2025-06-08T20:59:43.120Z");
+        assert_eq!(utc_day(1_749_416_383_120), "2025-06-08");
     }
 }

@@ -99,6 +99,24 @@ pub struct SettingsArgs {
     )]
     pub graph_timeout_secs: u64,
 
+    /// Send attempts for rate limits and temporary errors before a message fails.
+    #[arg(
+        long,
+        env = "WAGATE_SEND_MAX_ATTEMPTS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub send_max_attempts: u32,
+
+    /// Seconds to wait for Meta to confirm a send whose call timed out before it is failed.
+    #[arg(
+        long,
+        env = "WAGATE_SEND_OUTCOME_GRACE_SECS",
+        default_value_t = 120,
+        global = true
+    )]
+    pub send_outcome_grace_secs: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -150,6 +168,10 @@ pub struct Settings {
     pub meta_app_secret: Option<SecretString>,
     pub meta_verify_token: Option<SecretString>,
     pub graph_timeout: Duration,
+    /// Send attempts (rate limits, temporary errors) before a message fails.
+    pub send_max_attempts: i64,
+    /// How long a send whose outcome is unknown waits for Meta's confirmation before it fails.
+    pub send_outcome_grace: Duration,
     pub log_json: bool,
 }
 
@@ -227,6 +249,8 @@ impl SettingsArgs {
             meta_app_secret: self.meta_app_secret.clone(),
             meta_verify_token: self.meta_verify_token.clone(),
             graph_timeout: Duration::from_secs(self.graph_timeout_secs.max(1)),
+            send_max_attempts: i64::from(self.send_max_attempts.clamp(1, 100)),
+            send_outcome_grace: Duration::from_secs(self.send_outcome_grace_secs.max(1)),
             log_json,
         })
     }

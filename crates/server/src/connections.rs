@@ -47,7 +47,14 @@ pub struct UpdateConnection {
     pub verify_token: Option<SecretString>,
     #[serde(default)]
     pub auto_reply: Option<bool>,
+    /// Messages per second this number may send (Meta's default is 80, up to 1000).
+    #[serde(default)]
+    pub throughput_per_second: Option<i64>,
 }
+
+/// Meta raises a number's throughput to at most this.
+pub const MAX_THROUGHPUT: i64 = 1000;
+pub const DEFAULT_THROUGHPUT: i64 = 80;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectionError {
@@ -159,6 +166,7 @@ impl Connections<'_> {
             status: STATUS_CONNECTED.to_owned(),
             status_reason: None,
             auto_reply: input.auto_reply.unwrap_or(false),
+            throughput_per_second: DEFAULT_THROUGHPUT,
             created_at: now,
             updated_at: now,
             id,
@@ -235,20 +243,31 @@ impl Connections<'_> {
                 MAX_SECRET_LEN,
             );
         }
+        if let Some(rate) = input.throughput_per_second
+            && !(1..=MAX_THROUGHPUT).contains(&rate)
+        {
+            errors.add_limit(
+                "throughput_per_second",
+                format!("must be between 1 and {MAX_THROUGHPUT} messages per second"),
+                MAX_THROUGHPUT as u64,
+            );
+        }
         if input.access_token.is_none()
             && input.app_secret.is_none()
             && input.verify_token.is_none()
             && input.auto_reply.is_none()
+            && input.throughput_per_second.is_none()
         {
             errors.add(
                 "body",
-                "give at least one of access_token, app_secret, verify_token, auto_reply",
+                "give at least one of access_token, app_secret, verify_token, auto_reply, throughput_per_second",
             );
         }
         errors.finish().map_err(ConnectionError::Invalid)?;
 
         let mut update = CredentialUpdate {
             auto_reply: input.auto_reply,
+            throughput_per_second: input.throughput_per_second,
             ..CredentialUpdate::default()
         };
         if let Some(token) = &input.access_token {

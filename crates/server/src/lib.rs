@@ -15,6 +15,8 @@ pub mod connections;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;
+pub mod limits;
+pub mod outbound;
 pub mod phone;
 pub mod realtime;
 pub mod store;

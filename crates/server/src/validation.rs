@@ -41,6 +41,16 @@ impl FieldErrors {
         }
     }
 
+    /// Takes in another set of problems (a nested check), keeping the first found per field.
+    pub fn absorb(&mut self, other: FieldErrors) {
+        let mut fields = other.fields;
+        for field in other.order {
+            if let Some(problem) = fields.remove(&field) {
+                self.insert(field, problem.reason, problem.limit);
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
     }
@@ -136,10 +146,18 @@ mod tests {
         check_credential(&mut errors, "app_secret", "a b", 10);
         check_credential(&mut errors, "verify_token", "12345678901", 10);
         let details = errors.to_details();
-        for field in ["phone_number_id", "access_token", "app_secret", "verify_token"] {
+        for field in [
+            "phone_number_id",
+            "access_token",
+            "app_secret",
+            "verify_token",
+        ] {
             assert!(details["fields"][field].is_string(), "{field}");
         }
-        assert_eq!(details["field"], "phone_number_id", "the first problem met leads");
+        assert_eq!(
+            details["field"], "phone_number_id",
+            "the first problem met leads"
+        );
         assert_eq!(details["limits"]["verify_token"], 10);
         assert!(errors.summary().contains("(and 3 more)"));
         let mut fine = FieldErrors::new();

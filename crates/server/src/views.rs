@@ -76,6 +76,7 @@ pub fn connection(row: &ConnectionRow, webhook_url: &str, verify_token: Option<&
         "status": row.status,
         "status_reason": row.status_reason,
         "auto_reply": row.auto_reply,
+        "throughput_per_second": row.throughput_per_second,
         "created_at": rfc3339(row.created_at),
         "updated_at": rfc3339(row.updated_at),
     })

@@ -8,17 +8,22 @@
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
+use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::{GraphError, access_token};
 use crate::calls::{CallRecord, GraphEndpoint, GraphPath, parse_graph_path};
 use crate::faults::{FaultAction, FaultAnswer, FaultId};
 use crate::listener::ConnectionCut;
 use crate::state::{EmulatorState, World};
+
+/// The most a delayed call's body is read ahead; Graph's own bodies are far smaller.
+const MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
 
 /// How a call ended, for the log and for the connection.
 enum Ending {
@@ -113,11 +118,33 @@ async fn answer(fault: Option<(FaultId, FaultAnswer)>, request: Request, next: N
         return Ending::Answered(next.run(request).await);
     };
     tracing::debug!(%fault_id, "a fault answers this Graph call");
-    if let Some(delay) = fault.delay {
-        tokio::time::sleep(delay).await;
-    }
+    let handles_call = matches!(
+        fault.action,
+        FaultAction::Proceed | FaultAction::Drop { accept_first: true }
+    );
+    let request = match fault.delay {
+        Some(delay) => {
+            // Read while the client is still there: it may give up during the delay, and the call
+            // must still be handled in full afterwards, as Meta handles a send whose client timed out.
+            let request = if handles_call {
+                buffered(request).await
+            } else {
+                request
+            };
+            tokio::time::sleep(delay).await;
+            request
+        }
+        None => request,
+    };
     match fault.action {
         FaultAction::Proceed => Ending::Answered(next.run(request).await),
+        FaultAction::Drop { accept_first } => {
+            if accept_first {
+                // The call is handled (a send accepted) and its answer lost with the connection.
+                drop(next.run(request).await);
+            }
+            Ending::Cut
+        }
         FaultAction::Error { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
             Ending::Answered(GraphError::new(status, body).into_response())
@@ -127,8 +154,21 @@ async fn answer(fault: Option<(FaultId, FaultAnswer)>, request: Request, next: N
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
                 .into_response(),
         ),
-        FaultAction::Drop => Ending::Cut,
     }
+}
+
+/// The request with its body read into memory, so it no longer depends on the connection.
+async fn buffered(request: Request) -> Request {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BUFFERED_BODY).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            // The handler then sees an empty body and answers as Graph does to one.
+            tracing::warn!(%error, "a delayed call's body could not be read");
+            Bytes::new()
+        }
+    };
+    Request::from_parts(parts, Body::from(bytes))
 }
 
 /// Which endpoint a call went to and which registered number it was about.

@@ -78,6 +78,19 @@ impl GraphError {
         )
     }
 
+    /// 400, code 130429: over the number's throughput.
+    pub fn rate_limit_hit() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, GraphErrorBody::rate_limit_hit())
+    }
+
+    /// 400, code 131056: over the pair rate for this recipient.
+    pub fn pair_rate_limit_hit() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            GraphErrorBody::pair_rate_limit_hit(),
+        )
+    }
+
     /// 400, code 100 / subcode 33: no such object, or the token may not see it.
     pub fn unknown_object(method: &Method, id: &str) -> Self {
         Self::new(

@@ -58,9 +58,23 @@ async fn a_registered_number_is_shown_and_listed_without_its_secrets() -> anyhow
             "quality_rating": "GREEN",
             "webhook_url": null,
             "enforce_service_window": true,
+            "window_violation": "failed_status",
             "auto_statuses": [],
             "auto_status_delay_ms": 50,
+            "status_order": "in_order",
+            "duplicate_statuses": 0,
+            "enforce_throughput": true,
+            "throughput_per_second": 80,
+            "enforce_pair_rate": true,
+            "pair_per_minute": 10,
+            "pair_burst": 3,
+            "template_categories": {},
             "token_expired": false,
+            "accepted_sends": 0,
+            "rejected_throughput": 0,
+            "rejected_pair_rate": 0,
+            "rejected_window": 0,
+            "failed_window": 0,
         })
     );
 

@@ -69,6 +69,7 @@ async fn each_fault_kind_answers_as_specified_for_exactly_times_calls_then_clear
             131047,
             "(#131047) Re-engagement message",
         ),
+        ("internal_error", 500, 1, "(#1) An unknown error occurred"),
     ];
     for (kind, http_status, code, message) in kinds {
         let id = add_fault_over_http(
@@ -450,7 +451,16 @@ async fn faults_are_listed_removed_and_cleared_and_bad_ones_refused() -> anyhow:
     for (body, status, mention) in [
         (json!({"kind": "slow"}), 400, "delay_ms"),
         (json!({}), 400, "kind"),
-        (json!({"kind": "rate_limited", "times": 0}), 400, "times"),
+        (
+            json!({"kind": "service_unavailable", "probability": 1.5}),
+            400,
+            "probability",
+        ),
+        (
+            json!({"kind": "rate_limited", "accept_before_drop": true}),
+            400,
+            "accept_before_drop",
+        ),
         (json!({"kind": "meteor_strike"}), 422, "meteor_strike"),
         (
             json!({"kind": "rate_limited", "endpoint": "everything"}),
@@ -493,6 +503,7 @@ async fn wagates_graph_client_sorts_each_fault_into_its_class() -> anyhow::Resul
         (FaultKind::ServiceUnavailable, ErrorClass::RetryLater),
         (FaultKind::ExpiredToken, ErrorClass::CredentialsRejected),
         (FaultKind::WindowClosed, ErrorClass::ServiceWindowClosed),
+        (FaultKind::InternalError, ErrorClass::RetryLater),
     ];
     for (kind, class) in cases {
         meta.add_fault(FaultSpec::kind(kind))?;
@@ -538,5 +549,210 @@ async fn wagates_graph_client_sorts_each_fault_into_its_class() -> anyhow::Resul
         .send_message(&token, PHONE_NUMBER_ID, &request)
         .await?;
     ensure!(sent.wamid().is_some_and(|w| w.starts_with("wamid.")));
+    Ok(())
+}
+
+/// Sends `count` texts through `workers` concurrent clients; the answers' statuses and bodies.
+async fn many_sends(
+    meta: &emulator::RunningEmulator,
+    count: usize,
+    workers: usize,
+) -> anyhow::Result<Vec<(u16, Value)>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..workers {
+        let url = messages_url(meta);
+        let share = count / workers + usize::from(worker < count % workers);
+        tasks.spawn(async move {
+            let mut answers = Vec::with_capacity(share);
+            for n in 0..share {
+                let body = text_to(CUSTOMER, &format!("worker {worker} message {n}"));
+                answers.push(post_json(&url, Some(ACCESS_TOKEN), &body).await?);
+            }
+            Ok::<_, anyhow::Error>(answers)
+        });
+    }
+    let mut all = Vec::with_capacity(count);
+    while let Some(answers) = tasks.join_next().await {
+        all.extend(answers??);
+    }
+    Ok(all)
+}
+
+#[tokio::test]
+async fn a_30_percent_5xx_fault_answers_between_20_and_40_percent_of_1000_sends_until_removed()
+-> anyhow::Result<()> {
+    let meta = ready_emulator().await?;
+    let fault = add_fault_over_http(
+        &meta,
+        &json!({"endpoint": "messages", "kind": "service_unavailable", "probability": 0.3}),
+    )
+    .await?;
+
+    let answers = many_sends(&meta, 1_000, 16).await?;
+    let failed = answers.iter().filter(|(status, _)| *status == 503).count();
+    let sent = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(failed + sent, 1_000);
+    // Binomial(1000, 0.3) has a standard deviation of 14.5 calls: 20% and 40% are 7 of them away.
+    ensure!(
+        (200..=400).contains(&failed),
+        "{failed} of 1000 answered 503"
+    );
+    for (status, body) in &answers {
+        if *status == 503 {
+            meta_error(body, 2)?;
+        }
+    }
+    assert_eq!(meta.sent_messages(None).len(), sent);
+    let by_fault = meta
+        .calls(Some(PHONE_NUMBER_ID), None)
+        .iter()
+        .filter(|c| c.fault_id.map(|id| id.0) == Some(fault))
+        .count();
+    assert_eq!(by_fault, failed);
+
+    let listed = list_faults(&meta).await?;
+    assert_eq!(listed["data"][0]["probability"], 0.3, "{listed}");
+    assert_eq!(listed["data"][0]["remaining"], Value::Null, "no cap");
+    assert_eq!(listed["data"][0]["answered"], failed);
+
+    let removed = http()
+        .delete(format!("{}/admin/faults/{fault}", meta.base_url()))
+        .send()
+        .await?;
+    assert_eq!(removed.status(), 204);
+    let answers = many_sends(&meta, 50, 5).await?;
+    ensure!(answers.iter().all(|(status, _)| *status == 200), "removed");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_probability_fault_with_times_stops_after_answering_that_many_calls() -> anyhow::Result<()>
+{
+    let meta = ready_emulator().await?;
+    meta.add_fault(FaultSpec {
+        probability: Some(1.0),
+        times: 3,
+        ..FaultSpec::kind(FaultKind::ExpiredToken)
+    })?;
+    let answers = many_sends(&meta, 10, 1).await?;
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [401, 401, 401, 200, 200, 200, 200, 200, 200, 200]);
+    assert_eq!(meta_error(&answers[0].1, 190)?["error_subcode"], 463);
+    assert!(meta.faults().is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_timeout_fault_holds_the_call_past_the_clients_timeout_and_the_send_still_goes_out_with_its_statuses()
+-> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(PhoneNumberRegistration {
+        auto_statuses: vec!["sent".into(), "delivered".into()],
+        auto_status_delay_ms: 10,
+        ..registration(Some(receiver.url.clone()))
+    })?;
+    let fault = add_fault_over_http(
+        &meta,
+        &json!({"endpoint": "messages", "kind": "timeout", "delay_ms": 500}),
+    )
+    .await?;
+
+    // wagate's own client, so its "outcome unknown" rule meets a send that did go out.
+    let client = cloudapi::GraphClient::new(cloudapi::GraphConfig {
+        base_url: reqwest::Url::parse(&meta.base_url())?,
+        timeout: Duration::from_millis(100),
+        ..Default::default()
+    })?;
+    let token = SecretString::from(ACCESS_TOKEN);
+    let request: SendMessageRequest = serde_json::from_value(template_to(CUSTOMER))?;
+    let outcome = client.send_message(&token, PHONE_NUMBER_ID, &request).await;
+    let Err(error) = outcome else {
+        anyhow::bail!("expected a timeout, got {outcome:?}");
+    };
+    ensure!(error.outcome_unknown(), "{error}");
+    assert!(
+        meta.sent_messages(None).is_empty(),
+        "not yet: the call is still held"
+    );
+
+    eventually("the held send is accepted", || {
+        meta.sent_messages(None).len() == 1
+    })
+    .await?;
+    let wamid = meta.sent_messages(None)[0].wamid.clone();
+    let found = wait_for_statuses(&receiver, 2).await?;
+    let shown: Vec<(&Value, &Value)> = found.iter().map(|s| (&s["id"], &s["status"])).collect();
+    assert_eq!(
+        shown,
+        [
+            (&json!(wamid), &json!("sent")),
+            (&json!(wamid), &json!("delivered"))
+        ]
+    );
+    eventually("the call is logged", || {
+        !meta.calls(Some(PHONE_NUMBER_ID), None).is_empty()
+    })
+    .await?;
+    let calls = meta.calls(Some(PHONE_NUMBER_ID), None);
+    assert_eq!(calls.len(), 1, "one call, not retried: {calls:?}");
+    assert_eq!(meta.sent_messages(None).len(), 1);
+    assert_eq!(calls[0].http_status, Some(200));
+    assert_eq!(calls[0].fault_id.map(|id| id.0), Some(fault));
+    ensure!(calls[0].duration >= Duration::from_millis(500), "{calls:?}");
+    assert_eq!(
+        meta.send_counters(PHONE_NUMBER_ID)
+            .map(|c| c.accepted_sends),
+        Some(1)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn drop_connection_can_accept_the_send_before_dropping_or_drop_it_unsent()
+-> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(PhoneNumberRegistration {
+        auto_statuses: vec!["sent".into()],
+        auto_status_delay_ms: 10,
+        ..registration(Some(receiver.url.clone()))
+    })?;
+    customer_writes_now(&meta).await?;
+    let accepted_fault = add_fault_over_http(
+        &meta,
+        &json!({"endpoint": "messages", "drop_connection": true, "accept_before_drop": true}),
+    )
+    .await?;
+    let sent = http()
+        .post(messages_url(&meta))
+        .bearer_auth(ACCESS_TOKEN)
+        .json(&text_to(CUSTOMER, "lost answer"))
+        .send()
+        .await;
+    ensure!(sent.is_err(), "the connection was dropped: {sent:?}");
+    let sent = meta.sent_messages(None);
+    assert_eq!(sent.len(), 1, "accepted before the drop");
+    let found = wait_for_statuses(&receiver, 1).await?;
+    assert_eq!(found[0]["id"], sent[0].wamid.as_str());
+
+    meta.add_fault(FaultSpec {
+        endpoint: Some(GraphEndpoint::Messages),
+        drop_connection: true,
+        ..FaultSpec::default()
+    })?;
+    let unsent = http()
+        .post(messages_url(&meta))
+        .bearer_auth(ACCESS_TOKEN)
+        .json(&text_to(CUSTOMER, "never sent"))
+        .send()
+        .await;
+    ensure!(unsent.is_err(), "the connection was dropped: {unsent:?}");
+    assert_eq!(meta.sent_messages(None).len(), 1, "nothing more was sent");
+
+    let calls = meta.calls(Some(PHONE_NUMBER_ID), Some(GraphEndpoint::Messages));
+    assert_eq!(calls.len(), 2);
+    ensure!(calls.iter().all(|c| c.http_status.is_none()), "{calls:?}");
+    assert_eq!(calls[0].fault_id.map(|id| id.0), Some(accepted_fault));
     Ok(())
 }

@@ -43,7 +43,19 @@ pub async fn spawn_emulator_with(delivery: RetryPolicy) -> anyhow::Result<Runnin
 }
 
 /// The numbers of Meta's example webhook, so delivered bodies can be compared with it.
+///
+/// Throughput and pair rate are not enforced, so tests about other things can send quickly to one
+/// customer; the tests of those limits switch them on.
 pub fn registration(webhook_url: Option<String>) -> PhoneNumberRegistration {
+    PhoneNumberRegistration {
+        enforce_throughput: false,
+        enforce_pair_rate: false,
+        ..metas_defaults(webhook_url)
+    }
+}
+
+/// The test number with every setting left at its default, Meta's limits included.
+pub fn metas_defaults(webhook_url: Option<String>) -> PhoneNumberRegistration {
     PhoneNumberRegistration {
         phone_number_id: PHONE_NUMBER_ID.into(),
         waba_id: WABA_ID.into(),
@@ -281,4 +293,84 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) -> anyhow::R
     tokio::time::timeout(WAIT, waiting)
         .await
         .with_context(|| format!("timed out waiting until {what}"))
+}
+
+/// The `statuses[0]` of every status webhook received, in arrival order, each checked for its signature.
+pub fn statuses(received: &[Received]) -> anyhow::Result<Vec<Value>> {
+    let mut found = Vec::new();
+    for webhook in received {
+        let signature = header(&webhook.headers, "x-hub-signature-256")?;
+        ensure!(
+            cloudapi::signature::verify(
+                APP_SECRET.as_bytes(),
+                &webhook.body,
+                Some(signature.as_bytes())
+            )
+            .is_ok(),
+            "the signature does not verify"
+        );
+        let body: Value = serde_json::from_slice(&webhook.body)?;
+        let status = &body["entry"][0]["changes"][0]["value"]["statuses"][0];
+        if !status.is_null() {
+            found.push(status.clone());
+        }
+    }
+    Ok(found)
+}
+
+/// Waits until `count` status webhooks have arrived (besides any message webhooks).
+pub async fn wait_for_statuses(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<Value>> {
+    let waiting = async {
+        loop {
+            let found = statuses(&receiver.received())?;
+            if found.len() >= count {
+                return Ok::<_, anyhow::Error>(found);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(WAIT, waiting)
+        .await
+        .with_context(|| format!("fewer than {count} status webhooks arrived"))?
+}
+
+/// Waits until every delivery the emulator has queued so far got its 200, so a receiver has seen
+/// everything that will ever come of what happened up to now.
+pub async fn all_delivered(meta: &RunningEmulator) -> anyhow::Result<()> {
+    for delivery in meta.deliveries() {
+        meta.wait_delivered(delivery.id, WAIT).await?;
+    }
+    Ok(())
+}
+
+/// `GET` a URL; the status and the JSON body.
+pub async fn get_json(url: &str) -> anyhow::Result<(u16, Value)> {
+    let response = http().get(url).send().await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await?))
+}
+
+/// `PATCH /admin/phone-numbers/{PHONE_NUMBER_ID}`; the status and the JSON body.
+pub async fn patch_number(meta: &RunningEmulator, body: &Value) -> anyhow::Result<(u16, Value)> {
+    let response = http()
+        .patch(format!(
+            "{}/admin/phone-numbers/{PHONE_NUMBER_ID}",
+            meta.base_url()
+        ))
+        .json(body)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await?))
+}
+
+/// The test number as `GET /admin/phone-numbers/{PHONE_NUMBER_ID}` shows it.
+pub async fn shown_number(meta: &RunningEmulator) -> anyhow::Result<Value> {
+    let (status, body) = get_json(&format!(
+        "{}/admin/phone-numbers/{PHONE_NUMBER_ID}",
+        meta.base_url()
+    ))
+    .await?;
+    ensure!(status == 200, "HTTP {status}: {body}");
+    Ok(body)
 }

@@ -6,6 +6,8 @@ mod faults;
 mod graph;
 mod helpers;
 mod lifecycle;
+mod limits;
 mod messages;
 mod statuses;
 mod webhooks;
+mod window;

@@ -1,7 +1,7 @@
 //! `POST /{version}/{phone_number_id}/messages`: sends and mark-as-read, answered and refused as Meta does.
 
 use anyhow::ensure;
-use emulator::{CustomerMessage, PhoneNumberRegistration, PhoneNumberUpdate};
+use emulator::{CustomerMessage, PhoneNumberRegistration, PhoneNumberUpdate, WindowViolation};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -72,16 +72,19 @@ async fn a_text_send_answers_a_wamid_and_is_recorded() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn get_json(url: &str) -> anyhow::Result<(u16, Value)> {
-    let response = http().get(url).send().await?;
-    let status = response.status().as_u16();
-    Ok((status, response.json().await?))
+/// The test number, refusing free-form sends outside the window at once.
+fn rejecting(webhook_url: Option<String>) -> PhoneNumberRegistration {
+    PhoneNumberRegistration {
+        window_violation: WindowViolation::Reject,
+        ..registration(webhook_url)
+    }
 }
 
 #[tokio::test]
-async fn outside_the_window_a_text_gets_131047_but_a_template_goes() -> anyhow::Result<()> {
+async fn in_reject_mode_outside_the_window_a_text_gets_400_131047_but_a_template_goes()
+-> anyhow::Result<()> {
     let meta = spawn_emulator().await?;
-    meta.register_phone_number(registration(None))?;
+    meta.register_phone_number(rejecting(None))?;
 
     // Never wrote.
     let (status, body) = send(&meta, &text_to(CUSTOMER, "hi")).await?;
@@ -115,7 +118,7 @@ async fn outside_the_window_a_text_gets_131047_but_a_template_goes() -> anyhow::
 #[tokio::test]
 async fn inside_the_window_after_the_customer_writes_a_text_goes() -> anyhow::Result<()> {
     let meta = spawn_emulator().await?;
-    meta.register_phone_number(registration(None))?;
+    meta.register_phone_number(rejecting(None))?;
     let (status, body) = send(&meta, &text_to(CUSTOMER, "hi")).await?;
     window_closed(status, &body)?;
 
@@ -134,7 +137,7 @@ async fn a_number_without_window_enforcement_sends_free_form_to_anyone() -> anyh
     let meta = spawn_emulator().await?;
     meta.register_phone_number(PhoneNumberRegistration {
         enforce_service_window: false,
-        ..registration(None)
+        ..rejecting(None)
     })?;
     let (status, answer) = send(&meta, &text_to(CUSTOMER, "hi")).await?;
     assert_eq!(status, 200, "{answer}");
@@ -405,7 +408,7 @@ async fn marking_an_unknown_wamid_read_fails_with_code_100() -> anyhow::Result<(
 #[tokio::test]
 async fn a_raw_webhooks_messages_can_be_marked_read_and_open_the_window() -> anyhow::Result<()> {
     let meta = spawn_emulator().await?;
-    meta.register_phone_number(registration(None))?;
+    meta.register_phone_number(rejecting(None))?;
     let mut webhook = example_text_webhook()?;
     let message = &mut webhook["entry"][0]["changes"][0]["value"]["messages"][0];
     message["timestamp"] = emulator::payloads::unix_now().to_string().into();

@@ -1,49 +1,10 @@
 //! Status webhooks about sent messages: automatic ones after each send, and ones posted by hand.
 
 use anyhow::{Context, ensure};
-use emulator::{MessageStatus, PhoneNumberRegistration};
+use emulator::{MessageStatus, PhoneNumberRegistration, StatusOrder};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-/// The `statuses[0]` of every status webhook received, in arrival order, each checked for its signature.
-fn statuses(received: &[Received]) -> anyhow::Result<Vec<Value>> {
-    let mut found = Vec::new();
-    for webhook in received {
-        let signature = header(&webhook.headers, "x-hub-signature-256")?;
-        ensure!(
-            cloudapi::signature::verify(
-                APP_SECRET.as_bytes(),
-                &webhook.body,
-                Some(signature.as_bytes())
-            )
-            .is_ok(),
-            "the signature does not verify"
-        );
-        let body: Value = serde_json::from_slice(&webhook.body)?;
-        let status = &body["entry"][0]["changes"][0]["value"]["statuses"][0];
-        if !status.is_null() {
-            found.push(status.clone());
-        }
-    }
-    Ok(found)
-}
-
-/// Waits until `count` status webhooks have arrived (besides any message webhooks).
-async fn wait_for_statuses(receiver: &Receiver, count: usize) -> anyhow::Result<Vec<Value>> {
-    let waiting = async {
-        loop {
-            let found = statuses(&receiver.received())?;
-            if found.len() >= count {
-                return Ok::<_, anyhow::Error>(found);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    tokio::time::timeout(WAIT, waiting)
-        .await
-        .with_context(|| format!("fewer than {count} status webhooks arrived"))?
-}
 
 #[tokio::test]
 async fn automatic_statuses_arrive_signed_and_in_order_at_a_receiver() -> anyhow::Result<()> {
@@ -224,5 +185,208 @@ async fn statuses_for_unknown_messages_or_with_bad_values_are_refused() -> anyho
         ensure!(answer["error"]["message"].is_string(), "{answer}");
     }
     assert!(meta.deliveries().is_empty());
+    Ok(())
+}
+
+/// A number that sends sent, delivered and read after each send, delivered as `order` says.
+fn ordered(receiver: &Receiver, order: StatusOrder, duplicates: u32) -> PhoneNumberRegistration {
+    PhoneNumberRegistration {
+        auto_statuses: vec!["sent".into(), "delivered".into(), "read".into()],
+        auto_status_delay_ms: 25,
+        status_order: order,
+        duplicate_statuses: duplicates,
+        ..registration(Some(receiver.url.clone()))
+    }
+}
+
+/// The `status` of each status item, in arrival order.
+fn names(found: &[Value]) -> Vec<&str> {
+    found
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// A send's statuses, once everything queued has been delivered.
+async fn statuses_of_one_send(
+    meta: &emulator::RunningEmulator,
+    receiver: &Receiver,
+    request: &Value,
+) -> anyhow::Result<(Value, Vec<Value>)> {
+    let (status, answer) = send(meta, request).await?;
+    ensure!(status == 200, "HTTP {status}: {answer}");
+    all_delivered(meta).await?;
+    let wamid = answer["messages"][0]["id"].clone();
+    let found = statuses(&receiver.received())?
+        .into_iter()
+        .filter(|s| s["id"] == wamid)
+        .collect();
+    Ok((wamid, found))
+}
+
+#[tokio::test]
+async fn reversed_statuses_arrive_read_first_with_their_real_timestamps() -> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(ordered(&receiver, StatusOrder::Reversed, 0))?;
+    let (_, found) = statuses_of_one_send(&meta, &receiver, &template_to(CUSTOMER)).await?;
+    assert_eq!(names(&found), ["read", "delivered", "sent"]);
+    let stamps: Vec<i64> = found
+        .iter()
+        .map(|s| {
+            s["timestamp"]
+                .as_str()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    ensure!(
+        stamps.windows(2).all(|w| w[0] >= w[1]),
+        "delivered late, the sent status still has the earliest time: {stamps:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn duplicated_statuses_arrive_n_plus_one_times_each_in_order() -> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(ordered(&receiver, StatusOrder::InOrder, 2))?;
+    let (_, found) = statuses_of_one_send(&meta, &receiver, &template_to(CUSTOMER)).await?;
+    assert_eq!(
+        names(&found),
+        [
+            "sent",
+            "sent",
+            "sent",
+            "delivered",
+            "delivered",
+            "delivered",
+            "read",
+            "read",
+            "read"
+        ]
+    );
+    // Copies are the same webhook, byte for byte, as Meta's redeliveries are.
+    let bodies: Vec<_> = receiver.received().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies[0], bodies[1]);
+    assert_eq!(bodies[1], bodies[2]);
+    assert_ne!(bodies[2], bodies[3]);
+
+    // Reversed and duplicated together, switched on through the admin API.
+    let (status, patched) = patch_number(
+        &meta,
+        &json!({"status_order": "reversed", "duplicate_statuses": 1}),
+    )
+    .await?;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(
+        (&patched["status_order"], &patched["duplicate_statuses"]),
+        (&json!("reversed"), &json!(1))
+    );
+    let (_, found) = statuses_of_one_send(&meta, &receiver, &template_to(CUSTOMER)).await?;
+    assert_eq!(
+        names(&found),
+        ["read", "read", "delivered", "delivered", "sent", "sent"]
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn shuffled_statuses_all_arrive_once_in_some_order() -> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(ordered(&receiver, StatusOrder::Shuffled, 0))?;
+    for _ in 0..3 {
+        let (_, found) = statuses_of_one_send(&meta, &receiver, &template_to(CUSTOMER)).await?;
+        let mut arrived = names(&found);
+        arrived.sort_unstable();
+        assert_eq!(arrived, ["delivered", "read", "sent"]);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn played_follows_audio_messages_only() -> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(PhoneNumberRegistration {
+        auto_statuses: vec!["sent".into(), "delivered".into(), "played".into()],
+        auto_status_delay_ms: 10,
+        ..registration(Some(receiver.url.clone()))
+    })?;
+    customer_writes_now(&meta).await?;
+    let mut voice: Value =
+        serde_json::from_str(include_str!("fixtures/send_audio_voice_request.json"))?;
+    voice["to"] = CUSTOMER.into();
+    let (_, found) = statuses_of_one_send(&meta, &receiver, &voice).await?;
+    assert_eq!(names(&found), ["sent", "delivered", "played"]);
+    let (_, found) = statuses_of_one_send(&meta, &receiver, &text_to(CUSTOMER, "hi")).await?;
+    assert_eq!(names(&found), ["sent", "delivered"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn pricing_is_free_service_for_a_reply_and_billable_in_the_templates_category()
+-> anyhow::Result<()> {
+    let receiver = Receiver::start([]).await?;
+    let meta = spawn_emulator().await?;
+    meta.register_phone_number(PhoneNumberRegistration {
+        auto_statuses: vec!["sent".into(), "delivered".into()],
+        auto_status_delay_ms: 10,
+        template_categories: [("otp".to_owned(), "AUTHENTICATION".to_owned())].into(),
+        ..registration(Some(receiver.url.clone()))
+    })?;
+    customer_writes_now(&meta).await?;
+    let template = |name: &str| {
+        let mut body = template_to(CUSTOMER);
+        body["template"]["name"] = name.into();
+        body["biz_opaque_callback_data"] = format!("campaign-{name}").into();
+        body
+    };
+    let pricing = |billable: bool, kind: &str, category: &str| json!({"billable": billable, "pricing_model": "PMP", "type": kind, "category": category});
+    let cases = [
+        (
+            text_to(CUSTOMER, "Thanks for writing"),
+            pricing(false, "free_customer_service", "service"),
+            None,
+        ),
+        (
+            template("hello_world"),
+            pricing(true, "regular", "marketing"),
+            Some("campaign-hello_world"),
+        ),
+        (
+            template("utility_order_shipped"),
+            pricing(true, "regular", "utility"),
+            Some("campaign-utility_order_shipped"),
+        ),
+        (
+            template("otp"),
+            pricing(true, "regular", "authentication"),
+            Some("campaign-otp"),
+        ),
+    ];
+    for (request, expected, callback) in cases {
+        let (_, found) = statuses_of_one_send(&meta, &receiver, &request).await?;
+        assert_eq!(found.len(), 2, "{found:?}");
+        for status in &found {
+            assert_eq!(status["pricing"], expected, "{request}");
+            assert_eq!(
+                status["conversation"]["origin"]["type"], expected["category"],
+                "{status}"
+            );
+            match callback {
+                Some(data) => assert_eq!(status["biz_opaque_callback_data"], data),
+                None => ensure!(status.get("biz_opaque_callback_data").is_none(), "{status}"),
+            }
+        }
+    }
+    let shown = shown_number(&meta).await?;
+    assert_eq!(
+        shown["template_categories"],
+        json!({"otp": "authentication"})
+    );
     Ok(())
 }

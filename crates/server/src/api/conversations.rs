@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/conversations", get(list))
         .route("/conversations/{id}", get(show))
         .route("/conversations/{id}/read", post(mark_read))
+        .route("/conversations/{id}/typing", post(typing))
         .route("/unread-count", get(unread_count))
 }
 
@@ -103,7 +104,7 @@ async fn mark_read(
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     if let Some(wamid) = &row.last_inbound_wamid {
-        read_receipt::enqueue(&state, &row.tenant_id, &row.connection_id, wamid).await?;
+        read_receipt::enqueue(&state, &row.tenant_id, &row.connection_id, wamid, false).await?;
     }
     let unread = state.store.unread_total(&auth.tenant_id).await?;
     let data = views::conversation(&row);
@@ -118,6 +119,31 @@ async fn mark_read(
         data: json!({ "unread": unread }),
     });
     Ok(Json(data))
+}
+
+/// Shows the customer that an answer is being typed (Meta shows it for up to 25 s, or until the
+/// answer arrives); it also marks their last message read, as Meta requires.
+async fn typing(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = state
+        .store
+        .conversation(&auth.tenant_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
+    let Some(wamid) = &row.last_inbound_wamid else {
+        return Err(ApiError::Validation {
+            code: "validation_failed",
+            message:
+                "the customer has not written yet: Meta shows typing only in reply to a message"
+                    .into(),
+            details: json!({}),
+        });
+    };
+    read_receipt::enqueue(&state, &row.tenant_id, &row.connection_id, wamid, true).await?;
+    Ok(Json(json!({ "typing": true, "conversation_id": row.id })))
 }
 
 async fn unread_count(

@@ -178,3 +178,45 @@ impl From<crate::connections::ConnectionError> for ApiError {
         }
     }
 }
+
+impl From<crate::outbound::SendError> for ApiError {
+    fn from(error: crate::outbound::SendError) -> Self {
+        use crate::outbound::SendError as E;
+        match error {
+            E::Invalid(fields) => Self::Validation {
+                code: "validation_failed",
+                message: fields.summary(),
+                details: fields.to_details(),
+            },
+            E::OutsideServiceWindow {
+                window_expired_at, ..
+            } => Self::Validation {
+                code: "outside_service_window",
+                message: error.to_string(),
+                details: crate::outbound::enqueue::window_details(window_expired_at),
+            },
+            E::ConnectionAmbiguous(_) => Self::Validation {
+                code: "connection_required",
+                message: error.to_string(),
+                details: serde_json::json!({"field": "connection_id", "reason": error.to_string()}),
+            },
+            E::NoConnection => Self::Validation {
+                code: "no_connection",
+                message: error.to_string(),
+                details: serde_json::json!({}),
+            },
+            E::ConnectionNeedsReauth => Self::Validation {
+                code: "connection_needs_reauth",
+                message: error.to_string(),
+                details: serde_json::json!({"field": "connection_id"}),
+            },
+            E::ReplyTargetNotFound => Self::Validation {
+                code: "validation_failed",
+                message: error.to_string(),
+                details: serde_json::json!({"field": "context.message_id", "reason": error.to_string()}),
+            },
+            E::ConnectionNotFound => Self::NotFound("connection"),
+            E::Store(store) => store.into(),
+        }
+    }
+}

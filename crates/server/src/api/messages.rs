@@ -8,17 +8,50 @@ use serde_json::{Value, json};
 
 use super::auth::TenantAuth;
 use super::error::ApiError;
-use super::extract::ApiQuery;
+use super::extract::{ApiJson, ApiQuery};
 use super::page_limit;
 use crate::app::state::AppState;
+use crate::outbound::enqueue::Outbox;
+use crate::outbound::{SendError, SendRequest, enqueue};
 use crate::phone::PhoneNumber;
 use crate::store::messages::MessageQuery;
 use crate::views;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/messages", get(list))
+        .route("/messages", get(list).post(send))
         .route("/messages/{id}", get(show))
+}
+
+/// `POST /api/v1/messages`: 202 with the queued message (or, for a repeated idempotency key, the
+/// first one, marked by `Idempotent-Replayed: true`).
+async fn send(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let request = SendRequest::parse(&body).map_err(SendError::Invalid)?;
+    let outbox = Outbox {
+        store: &state.store,
+        events: &state.events,
+        jobs_wakeup: &state.jobs_wakeup,
+        max_attempts: state.settings.send_max_attempts,
+    };
+    let enqueued = enqueue(&outbox, &auth.tenant_id, request).await?;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(views::message(&enqueued.message)),
+    )
+        .into_response();
+    if enqueued.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@ pub mod inbox;
 pub mod messages;
 pub mod ops;
 pub mod templates;
+pub mod usage;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(inbox::router())
         .merge(templates::router())
+        .merge(usage::router())
         .route(
             "/events",
             axum::routing::get(crate::realtime::socket::upgrade),

@@ -101,6 +101,9 @@ impl Application {
             _ => settings.public_url.clone().into(),
         };
 
+        let limiter = crate::limits::RateLimiter::from_redis_url(settings.redis_url.as_deref())
+            .await
+            .context("cannot reach WAGATE_REDIS_URL")?;
         let inbox_wakeup = Arc::new(Notify::new());
         let mut ingest_config = tuning.ingest.unwrap_or_default();
         if tuning.ingest.is_none() && store.backend() == Backend::Postgres {
@@ -115,6 +118,7 @@ impl Application {
             graph,
             ingest,
             webhook_keys: Arc::new(ConnectionKeys::new(Duration::from_secs(5), 10_000)),
+            limiter,
             events: EventBus::new(1024),
             inbox_wakeup,
             jobs_wakeup: Arc::new(Notify::new()),

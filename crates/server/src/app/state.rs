@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use crate::config::Settings;
 use crate::inbound::ingest::Ingest;
 use crate::inbound::keys::ConnectionKeys;
+use crate::limits::RateLimiter;
 use crate::realtime::EventBus;
 use crate::store::Store;
 use crate::vault::Vault;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub graph: GraphClient,
     pub ingest: Ingest,
+    /// Meta's throughput and pair budgets, shared through Redis when several processes send.
+    pub limiter: RateLimiter,
     /// Connection keys and app secrets recently used by webhooks.
     pub webhook_keys: Arc<ConnectionKeys>,
     pub events: EventBus,

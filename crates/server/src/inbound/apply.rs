@@ -23,6 +23,7 @@ use crate::store::messages::{
 };
 use crate::store::statuses::NewStatus;
 use crate::store::templates::{TemplateRow, TemplateUpdate};
+use crate::store::usage::PricedMessage;
 use crate::store::{Conn, Store, StoreError};
 use crate::views;
 
@@ -197,6 +198,8 @@ impl Batch {
                 message_at: m.message_at,
                 created_at: now,
                 updated_at: now,
+                send_started_at: None,
+                accepted_at: None,
             });
         }
         let new: Vec<NewMessage<'_>> = rows
@@ -216,6 +219,7 @@ impl Batch {
                 status_rank: m.status_rank,
                 message_at: r.message_at,
                 now,
+                idempotency_key: None,
             })
             .collect();
         let inserted = store.insert_messages(conn, &new).await?;
@@ -663,6 +667,24 @@ impl Applier<'_> {
                 },
             )
             .await?;
+        if let Some(pricing) = &status.pricing {
+            let at = message_time(status.timestamp_secs(), self.received_at);
+            let day = crate::clock::utc_day(at);
+            self.store
+                .count_priced_message(
+                    self.conn,
+                    &PricedMessage {
+                        tenant_id: &connection.tenant_id,
+                        connection_id: &connection.id,
+                        wamid: &status.id,
+                        day: &day,
+                        category: pricing.category.as_deref().unwrap_or("unknown"),
+                        billable: pricing.billable.unwrap_or(false),
+                        pricing_model: pricing.pricing_model.as_deref().unwrap_or("unknown"),
+                    },
+                )
+                .await?;
+        }
         let Some(contract) = contract else {
             tracing::debug!(
                 status = status.status.as_str(),
@@ -671,7 +693,7 @@ impl Applier<'_> {
             return Ok(());
         };
         let error = first_error(status);
-        if let Some(change) = self
+        let mut changed = self
             .store
             .advance_message_status(
                 self.conn,
@@ -682,8 +704,33 @@ impl Applier<'_> {
                 error.as_ref(),
                 self.now,
             )
-            .await?
+            .await?;
+        if changed.is_none()
+            && let Some(message_id) = status
+                .biz_opaque_callback_data
+                .as_deref()
+                .and_then(|data| data.strip_prefix(crate::outbound::CALLBACK_PREFIX))
+            && self
+                .store
+                .adopt_wamid(self.conn, &connection.id, message_id, &status.id, self.now)
+                .await?
         {
+            // Our send's answer was lost (or has not been recorded yet): the callback data ties
+            // Meta's wamid to the message, and the status applies.
+            changed = self
+                .store
+                .advance_message_status(
+                    self.conn,
+                    &connection.id,
+                    &status.id,
+                    contract,
+                    status_rank,
+                    error.as_ref(),
+                    self.now,
+                )
+                .await?;
+        }
+        if let Some(change) = changed {
             metrics::counter!("wagate_message_status_changes_total", "status" => contract)
                 .increment(1);
             self.changes.push(Change::StatusChanged {
@@ -748,24 +795,37 @@ impl Applier<'_> {
     }
 }
 
+/// Applies the furthest status that waited for a message (by id), once it has its wamid.
+pub async fn apply_waiting_status_of(
+    store: &Store,
+    conn: &mut Conn,
+    message_id: &str,
+    now: i64,
+) -> Result<Option<StatusChange>, StoreError> {
+    match store.message_by_id_in(conn, message_id).await? {
+        Some(mut row) => apply_waiting_status(store, conn, &mut row, now).await,
+        None => Ok(None),
+    }
+}
+
 /// A status that arrived before its message is applied now that the message exists.
 async fn apply_waiting_status(
     store: &Store,
     conn: &mut Conn,
     row: &mut MessageRow,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<StatusChange>, StoreError> {
     let Some(wamid) = row.wamid.clone() else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(waiting) = store
         .furthest_status(conn, &row.connection_id, &wamid, row.status_rank)
         .await?
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(status) = contract_status(&waiting.status) else {
-        return Ok(());
+        return Ok(None);
     };
     let error = serde_json::from_str::<Status>(&waiting.payload)
         .ok()
@@ -781,8 +841,8 @@ async fn apply_waiting_status(
             now,
         )
         .await?;
-    if let Some(change) = changed {
-        row.status = change.status;
+    if let Some(change) = &changed {
+        row.status = change.status.clone();
         row.status_rank = waiting.status_rank;
         if let Some(error) = error {
             row.error_code = error.code;
@@ -790,7 +850,7 @@ async fn apply_waiting_status(
             row.error_message = error.message;
         }
     }
-    Ok(())
+    Ok(changed)
 }
 
 fn skipped(reason: &'static str, detail: &str) {

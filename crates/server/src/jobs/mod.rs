@@ -25,6 +25,14 @@ pub enum JobFailure {
     /// Will never succeed; retire it.
     #[error("{0}")]
     Permanent(String),
+    /// Not a failure: the job must wait (for a rate budget it has reserved) and runs again after
+    /// `wait`, without the attempt counting against its limit; `payload` replaces the job's payload
+    /// when given (to remember what was reserved).
+    #[error("deferred for {wait:?}")]
+    Defer {
+        wait: Duration,
+        payload: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -81,9 +89,18 @@ pub async fn run(state: AppState, config: RunnerConfig, shutdown: CancellationTo
                 }
             }
             Ok(_) => {
+                // Sleep until the next job is due (a deferred send's reserved slot), at most
+                // `idle_poll`, so work that was put off runs on time.
+                let pause = match state.store.next_job_due().await {
+                    Ok(Some(due)) => {
+                        Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+                            .min(config.idle_poll)
+                    }
+                    _ => config.idle_poll,
+                };
                 tokio::select! {
                     () = state.jobs_wakeup.notified() => {}
-                    () = tokio::time::sleep(config.idle_poll) => {}
+                    () = tokio::time::sleep(pause) => {}
                     () = shutdown.cancelled() => break,
                 }
             }
@@ -108,6 +125,10 @@ pub async fn run(state: AppState, config: RunnerConfig, shutdown: CancellationTo
 async fn run_one(state: &AppState, worker: &str, job: Job, config: RunnerConfig) {
     let outcome = match job.kind.as_str() {
         read_receipt::KIND => read_receipt::run(state, &job).await,
+        crate::outbound::enqueue::SEND_JOB => crate::outbound::sender::run_send(state, &job).await,
+        crate::outbound::sender::RECONCILE_JOB => {
+            crate::outbound::sender::run_reconcile(state, &job).await
+        }
         other => Err(JobFailure::Permanent(format!(
             "no handler for job kind {other}"
         ))),
@@ -118,6 +139,13 @@ async fn run_one(state: &AppState, worker: &str, job: Job, config: RunnerConfig)
             metrics::counter!("wagate_jobs_completed_total", "kind" => job.kind.clone())
                 .increment(1);
             state.store.complete_job(&job.id, worker, now).await
+        }
+        Err(JobFailure::Defer { wait, payload }) => {
+            let run_at = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+            state
+                .store
+                .defer_job(&job.id, worker, run_at, payload.as_deref(), now)
+                .await
         }
         Err(JobFailure::Retry(error)) if job.attempts < job.max_attempts => {
             let delay = backoff_with_jitter(job.attempts, config);

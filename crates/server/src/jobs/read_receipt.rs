@@ -19,21 +19,32 @@ pub const KIND: &str = "read_receipt";
 struct Payload {
     connection_id: String,
     wamid: String,
+    /// Also show the customer that an answer is being typed (for up to 25 seconds).
+    #[serde(default)]
+    typing: bool,
 }
 
+/// Queues a read receipt for `wamid` (with `typing`, also the typing indicator).
 pub async fn enqueue(
     state: &AppState,
     tenant_id: &str,
     connection_id: &str,
     wamid: &str,
+    typing: bool,
 ) -> Result<(), ApiError> {
     let payload = serde_json::to_string(&Payload {
         connection_id: connection_id.to_owned(),
         wamid: wamid.to_owned(),
+        typing,
     })
     .map_err(ApiError::internal)?;
-    let unique_key = format!("{KIND}:{connection_id}:{wamid}");
     let now = now_ms();
+    // One receipt per message; a typing indicator may be repeated, but not more than every 10 s.
+    let unique_key = if typing {
+        format!("typing:{connection_id}:{wamid}:{}", now / 10_000)
+    } else {
+        format!("{KIND}:{connection_id}:{wamid}")
+    };
     let mut tx = state.store.begin().await?;
     state
         .store
@@ -78,7 +89,12 @@ pub async fn run(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         .map_err(|e| JobFailure::Permanent(e.to_string()))?;
     match state
         .graph
-        .mark_read(&token, &connection.phone_number_id, &payload.wamid, false)
+        .mark_read(
+            &token,
+            &connection.phone_number_id,
+            &payload.wamid,
+            payload.typing,
+        )
         .await
     {
         Ok(_) => Ok(()),

@@ -26,6 +26,8 @@ pub struct ConnectionRow {
     pub status: String,
     pub status_reason: Option<String>,
     pub auto_reply: bool,
+    /// Messages per second this number may send.
+    pub throughput_per_second: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -44,7 +46,7 @@ impl std::fmt::Debug for ConnectionRow {
 
 const COLUMNS: &str = "id, tenant_id, phone_number_id, waba_id, display_phone_number, verified_name, \
      quality_rating, connection_key, access_token, app_secret, verify_token, status, status_reason, \
-     auto_reply, created_at, updated_at";
+     auto_reply, throughput_per_second, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
     Ok(ConnectionRow {
@@ -62,6 +64,7 @@ fn from_row(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
         status: col(row, "status")?,
         status_reason: col(row, "status_reason")?,
         auto_reply: col::<i64>(row, "auto_reply")? != 0,
+        throughput_per_second: col(row, "throughput_per_second")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })
@@ -82,6 +85,7 @@ pub struct CredentialUpdate {
     pub app_secret: Option<Vec<u8>>,
     pub verify_token: Option<Vec<u8>>,
     pub auto_reply: Option<bool>,
+    pub throughput_per_second: Option<i64>,
     /// Fresh facts from Meta when the token was re-checked.
     pub display_phone_number: Option<String>,
     pub verified_name: Option<String>,
@@ -98,8 +102,8 @@ impl Store {
         let result = sqlx::query(
             "INSERT INTO connections (id, tenant_id, phone_number_id, waba_id, display_phone_number,
                  verified_name, quality_rating, connection_key, access_token, app_secret, verify_token,
-                 status, status_reason, auto_reply, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 status, status_reason, auto_reply, created_at, updated_at, throughput_per_second)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(&row.id)
         .bind(&row.tenant_id)
@@ -117,6 +121,7 @@ impl Store {
         .bind(i64::from(row.auto_reply))
         .bind(row.created_at)
         .bind(row.updated_at)
+        .bind(row.throughput_per_second)
         .execute(&self.write)
         .await
         .map_err(StoreError::from);
@@ -229,7 +234,8 @@ impl Store {
                  quality_rating = COALESCE($9, quality_rating),
                  status = CASE WHEN $10 = 1 THEN 'connected' ELSE status END,
                  status_reason = CASE WHEN $10 = 1 THEN NULL ELSE status_reason END,
-                 updated_at = $11
+                 updated_at = $11,
+                 throughput_per_second = COALESCE($12, throughput_per_second)
              WHERE tenant_id = $1 AND id = $2 AND status <> 'disconnected'",
         )
         .bind(tenant_id)
@@ -243,6 +249,7 @@ impl Store {
         .bind(&update.quality_rating)
         .bind(i64::from(update.mark_connected))
         .bind(now)
+        .bind(update.throughput_per_second)
         .execute(&self.write)
         .await?;
         if result.rows_affected() == 0 {

@@ -73,6 +73,22 @@ pub struct ConversationQuery {
 }
 
 impl Store {
+    /// When a conversation's service window closes, read inside the caller's transaction.
+    pub async fn conversation_window(
+        &self,
+        conn: &mut Conn,
+        conversation_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT window_expires_at FROM conversations WHERE id = $1")
+            .bind(conversation_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(match row {
+            Some(row) => col(&row, "window_expires_at")?,
+            None => None,
+        })
+    }
+
     pub async fn conversation(
         &self,
         tenant_id: &str,

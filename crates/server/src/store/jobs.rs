@@ -157,6 +157,50 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a job back to run at `run_at` without counting the attempt it just used (it waited
+    /// for a budget; it did not fail).
+    pub async fn defer_job(
+        &self,
+        id: &str,
+        worker: &str,
+        run_at: i64,
+        payload: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'ready', run_at = $3, lease_until = NULL,
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $4,
+                 payload = COALESCE($5, payload)
+             WHERE id = $1 AND leased_by = $2 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(run_at)
+        .bind(now)
+        .bind(payload)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces a job's payload (what the next attempt starts from).
+    pub async fn set_job_payload(&self, id: &str, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET payload = $2 WHERE id = $1")
+            .bind(id)
+            .bind(payload)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// When the next ready job becomes due, if any.
+    pub async fn next_job_due(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(run_at) AS due FROM jobs WHERE state = 'ready'")
+            .fetch_one(self.reader())
+            .await?;
+        col(&row, "due")
+    }
+
     /// Jobs of a kind (most recent first), for the API and tests.
     pub async fn jobs_of_kind(&self, kind: &str, limit: i64) -> Result<Vec<JobRecord>, StoreError> {
         sqlx::query(

@@ -40,12 +40,16 @@ pub struct MessageRow {
     pub message_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Outbound: a Graph call is (or may have been) under way; see the migration's notes.
+    pub send_started_at: Option<i64>,
+    /// Outbound: Meta answered the send with a wamid.
+    pub accepted_at: Option<i64>,
 }
 
 const SELECT: &str = "SELECT m.id, m.tenant_id, m.connection_id, m.conversation_id, m.contact_id,
         c.wa_id AS contact_wa_id, c.name AS contact_name, m.direction, m.wamid, m.type, m.payload,
         m.status, m.status_rank, m.error_code, m.error_title, m.error_message, m.message_at,
-        m.created_at, m.updated_at
+        m.created_at, m.updated_at, m.send_started_at, m.accepted_at
      FROM messages m JOIN contacts c ON c.id = m.contact_id";
 
 fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
@@ -69,6 +73,8 @@ fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
         message_at: col(row, "message_at")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
+        send_started_at: col(row, "send_started_at")?,
+        accepted_at: col(row, "accepted_at")?,
     })
 }
 
@@ -87,6 +93,8 @@ pub struct NewMessage<'a> {
     pub status_rank: i64,
     pub message_at: i64,
     pub now: i64,
+    /// The caller's key against sending twice (outbound from the API only).
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// Meta's error on a failed message, as shown to the user.
@@ -209,7 +217,7 @@ impl Store {
     }
 }
 
-/// Rows per multi-row insert (13 parameters each).
+/// Rows per multi-row insert (14 parameters each).
 const MESSAGES_PER_STATEMENT: usize = 64;
 
 impl Store {
@@ -222,13 +230,14 @@ impl Store {
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut inserted = std::collections::HashSet::with_capacity(messages.len());
         for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
-            let values = super::conversations::placeholders(chunk.len(), 13, |p| {
-                let list: Vec<String> = (p..p + 13).map(|n| format!("${n}")).collect();
+            let values = super::conversations::placeholders(chunk.len(), 14, |p| {
+                let list: Vec<String> = (p..p + 14).map(|n| format!("${n}")).collect();
                 format!("({}, ${})", list.join(", "), p + 12)
             });
             let sql = format!(
                 "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
-                     direction, wamid, type, payload, status, status_rank, message_at, created_at, updated_at)
+                     direction, wamid, type, payload, status, status_rank, message_at, created_at,
+                     idempotency_key, updated_at)
                  VALUES {values}
                  ON CONFLICT (connection_id, wamid) DO NOTHING
                  RETURNING id"
@@ -248,7 +257,8 @@ impl Store {
                     .bind(m.status)
                     .bind(m.status_rank)
                     .bind(m.message_at)
-                    .bind(m.now);
+                    .bind(m.now)
+                    .bind(m.idempotency_key);
             }
             for row in query.fetch_all(&mut *conn).await? {
                 inserted.insert(col(&row, "id")?);
@@ -256,4 +266,163 @@ impl Store {
         }
         Ok(inserted)
     }
+}
+
+impl Store {
+    /// The tenant's message sent earlier with this idempotency key.
+    pub async fn message_by_idempotency_key(
+        &self,
+        conn: &mut Conn,
+        tenant_id: &str,
+        key: &str,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE m.tenant_id = $1 AND m.idempotency_key = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Any tenant's message by id, for background work that already holds a trusted id.
+    pub async fn message_by_id(&self, id: &str) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE m.id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.write)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// A message by id inside the caller's transaction.
+    pub async fn message_by_id_in(
+        &self,
+        conn: &mut Conn,
+        id: &str,
+    ) -> Result<Option<MessageRow>, StoreError> {
+        let sql = format!("{SELECT} WHERE m.id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Notes that a Graph call for a queued message is about to go out; `false` when one already
+    /// may have (so the outcome of that one is unknown) or the message is no longer queued.
+    pub async fn mark_send_started(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE messages SET send_started_at = $2, updated_at = $2
+             WHERE id = $1 AND status = 'queued' AND send_started_at IS NULL AND wamid IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Meta certainly did not take the message (it answered with an error): it may be sent again.
+    pub async fn clear_send_started(&self, id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE messages SET send_started_at = NULL, updated_at = $2
+             WHERE id = $1 AND wamid IS NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the wamid Meta gave an outbound message (from its answer, or from a status webhook
+    /// that carried our callback data); `false` when the message already had one.
+    pub async fn adopt_wamid(
+        &self,
+        conn: &mut Conn,
+        connection_id: &str,
+        message_id: &str,
+        wamid: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE messages SET wamid = $3, accepted_at = COALESCE(accepted_at, $4), updated_at = $4
+             WHERE id = $1 AND connection_id = $2 AND direction = 'outbound' AND wamid IS NULL",
+        )
+        .bind(message_id)
+        .bind(connection_id)
+        .bind(wamid)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Fails an outbound message that has not failed yet, with the reason shown to the user.
+    pub async fn fail_message(
+        &self,
+        id: &str,
+        error: &MessageError,
+        now: i64,
+    ) -> Result<Option<StatusChange>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE messages SET status = 'failed', status_rank = $2, error_code = $3,
+                 error_title = $4, error_message = $5, updated_at = $6
+             WHERE id = $1 AND status_rank < $2
+             RETURNING id, tenant_id, conversation_id",
+        )
+        .bind(id)
+        .bind(rank::FAILED)
+        .bind(error.code)
+        .bind(error.title.as_deref())
+        .bind(error.message.as_deref())
+        .bind(now)
+        .fetch_optional(&self.write)
+        .await?;
+        row.map(|r| status_change(&r, "failed")).transpose()
+    }
+
+    /// Fails every queued send of a connection that has not gone out (its credentials were
+    /// refused); returns what changed.
+    pub async fn fail_queued_sends(
+        &self,
+        connection_id: &str,
+        error: &MessageError,
+        now: i64,
+    ) -> Result<Vec<StatusChange>, StoreError> {
+        sqlx::query(
+            "UPDATE messages SET status = 'failed', status_rank = $2, error_code = $3,
+                 error_title = $4, error_message = $5, updated_at = $6
+             WHERE connection_id = $1 AND status = 'queued' AND direction = 'outbound'
+               AND wamid IS NULL AND send_started_at IS NULL
+             RETURNING id, tenant_id, conversation_id",
+        )
+        .bind(connection_id)
+        .bind(rank::FAILED)
+        .bind(error.code)
+        .bind(error.title.as_deref())
+        .bind(error.message.as_deref())
+        .bind(now)
+        .fetch_all(&self.write)
+        .await?
+        .iter()
+        .map(|r| status_change(r, "failed"))
+        .collect()
+    }
+}
+
+fn status_change(row: &AnyRow, status: &str) -> Result<StatusChange, StoreError> {
+    Ok(StatusChange {
+        message_id: col(row, "id")?,
+        tenant_id: col(row, "tenant_id")?,
+        conversation_id: col(row, "conversation_id")?,
+        status: status.to_owned(),
+    })
 }

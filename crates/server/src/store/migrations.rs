@@ -8,11 +8,18 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use super::{Backend, Store, StoreError};
 
 /// `(file name, SQLite text, PostgreSQL text)`, in order. The version is the number the name starts with.
-const MIGRATIONS: &[(&str, &str, &str)] = &[(
-    "0001_foundation.sql",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(&str, &str, &str)] = &[
+    (
+        "0001_foundation.sql",
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        "0002_outbound.sql",
+        include_str!("../../migrations/sqlite/0002_outbound.sql"),
+        include_str!("../../migrations/postgres/0002_outbound.sql"),
+    ),
+];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.
 const SQLITE_INBOX_MIGRATIONS: &[(&str, &str)] = &[(

@@ -15,6 +15,7 @@ mod migrations;
 pub mod statuses;
 pub mod templates;
 pub mod tenants;
+pub mod usage;
 
 use std::path::Path;
 use std::str::FromStr;

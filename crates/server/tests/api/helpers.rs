@@ -209,6 +209,8 @@ impl TestApp {
             meta_app_secret: None,
             meta_verify_token: None,
             graph_timeout: Duration::from_secs(5),
+            send_max_attempts: 3,
+            send_outcome_grace: Duration::from_secs(2),
             log_json: false,
         };
         adjust(&mut settings);

@@ -5,5 +5,6 @@ mod helpers;
 
 mod connections;
 mod ingest;
+mod outbound;
 mod reads;
 mod security;

@@ -1,5 +1,8 @@
 //! `POST /{version}/{phone_number_id}/messages`: sends and mark-as-read, checked and answered as Meta
-//! does. Accepted sends are recorded and may set off the number's automatic status webhooks.
+//! does: 100 and 131009 for bad bodies, 130429 over the number's throughput, 131056 over the pair
+//! rate, and 131047 outside the service window when the number rejects such sends at once. Accepted
+//! sends are recorded and may set off status webhooks (a `failed` 131047 for a free-form send outside
+//! the window, else the number's automatic ones).
 
 mod checks;
 
@@ -64,6 +67,15 @@ async fn post_messages(
 
     let checked = check_send(fields)?;
     let is_template = checked.is_template();
+    let template_name = is_template
+        .then(|| {
+            fields
+                .get("template")
+                .and_then(|t| t.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .flatten();
     let to = checked.to.clone();
     let wa_id = checked.wa_id.clone();
     let send = CheckedSend {
@@ -71,6 +83,7 @@ async fn post_messages(
         wa_id: checked.wa_id,
         message_type: checked.message_type,
         is_template,
+        template_name,
         biz_opaque_callback_data: checked.biz_opaque_callback_data,
         request,
     };
@@ -80,6 +93,8 @@ async fn post_messages(
     {
         SendOutcome::Accepted { wamid } => wamid,
         SendOutcome::WindowClosed => return Err(GraphError::reengagement_message()),
+        SendOutcome::ThroughputExceeded => return Err(GraphError::rate_limit_hit()),
+        SendOutcome::PairRateExceeded => return Err(GraphError::pair_rate_limit_hit()),
     };
     tracing::Span::current().record("wamid", wamid.as_str());
     let answer = SendMessageResponse {

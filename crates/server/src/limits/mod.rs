@@ -1,0 +1,346 @@
+//! Rate limits: keeps sends within Meta's per-number throughput and per-recipient pair rate.
+//!
+//! Senders ask [`RateLimiter::try_acquire`] before each call to the Graph API, once with the
+//! number's throughput key and quota and once with the pair key, and wait (or reschedule the job)
+//! for the duration it answers. When Meta still says "too fast" (130429 for the number, 131056 for
+//! the pair), [`RateLimiter::penalize`] holds that key back. One process keeps budgets in memory;
+//! several share them through Redis (`WAGATE_REDIS_URL`) so the number's 80/s is 80/s in total,
+//! not 80/s per process.
+//!
+//! Both backends run the same GCRA (generic cell rate algorithm), in `gcra`: per key one number,
+//! the theoretical arrival time (TAT). With emission interval T = 1/per_second and tolerance
+//! T * (burst - 1), a unit may be taken while TAT - tolerance <= now, and taking one stores
+//! max(TAT, now) + T. The tolerance is T * (burst - 1) rather than T * burst so that `burst` is
+//! exactly how many units an idle key admits at once (governor counts the same way).
+//!
+//! Local budgets are our own GCRA over a `Mutex<HashMap>` rather than `governor`: a governor
+//! limiter has one quota for all its keys, and it offers no way to move a key's TAT, so neither a
+//! per-number quota (80 to 1000/s) nor Meta's penalties can be expressed with it.
+//!
+//! If Redis stops answering, each call falls back to this process's own budgets (quickly: a call
+//! waits at most 250 ms, and while degraded only one call a second tries Redis again), warns at
+//! most every 30 s, and counts `wagate_rate_limit_fallback_total`. Redis is used again as soon as
+//! it answers. While degraded, each process enforces the full quota on its own, so the sum may
+//! exceed Meta's limit; Meta's 130429 answers and `penalize` then slow the number down.
+
+mod gcra;
+mod local;
+mod redis_backend;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use local::LocalBudgets;
+use redis_backend::{RedisBudgets, RedisCallError};
+
+/// How long `from_redis_url` waits for Redis to answer at start.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(2);
+/// While degraded, how often one call tries Redis again.
+const PROBE_INTERVAL: Duration = Duration::from_secs(1);
+/// At most one fallback warning per this long.
+const WARN_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How fast a key may go: `per_second` units per second on average, with up to `burst` at once.
+///
+/// A `per_second` that is zero, negative or NaN is treated as one unit a day; `burst` 0 as 1.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quota {
+    pub per_second: f64,
+    pub burst: u32,
+}
+
+impl Quota {
+    pub const fn new(per_second: f64, burst: u32) -> Self {
+        Self { per_second, burst }
+    }
+
+    /// `rate` per second with a burst of a tenth of a second's worth (at least 1): 8 at Meta's
+    /// default 80/s, 100 at 1000/s.
+    pub fn per_second(rate: f64) -> Self {
+        // `as` saturates (NaN gives 0), and `max` lifts it to 1.
+        let burst = ((rate / 10.0).floor() as u32).max(1);
+        Self::new(rate, burst)
+    }
+
+    /// Meta's pair rate, about one message every 6 seconds to one customer, allowing `burst`
+    /// messages in quick succession.
+    pub fn pair(burst: u32) -> Self {
+        Self::new(1.0 / 6.0, burst)
+    }
+
+    /// Meta's pair rate with a burst of 3.
+    pub fn pair_default() -> Self {
+        Self::pair(3)
+    }
+}
+
+/// Why shared budgets could not be set up at start.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    /// `WAGATE_REDIS_URL` is not a URL redis-rs can connect with (the URL itself is not repeated:
+    /// it may hold a password).
+    #[error("WAGATE_REDIS_URL is not a usable Redis URL")]
+    InvalidRedisUrl(#[source] redis::RedisError),
+    /// Redis refused or failed a PING at start.
+    #[error("Redis did not answer at start")]
+    RedisUnreachable(#[source] redis::RedisError),
+    /// Redis did not answer a PING at start in time.
+    #[error("Redis did not answer within {0:?} at start")]
+    RedisTimedOut(Duration),
+}
+
+impl From<RedisCallError> for LimitError {
+    fn from(err: RedisCallError) -> Self {
+        match err {
+            RedisCallError::TimedOut(after) => Self::RedisTimedOut(after),
+            RedisCallError::Failed(err) => Self::RedisUnreachable(err),
+        }
+    }
+}
+
+/// Budgets shared by every sender: in memory for one process, in Redis when several share them.
+///
+/// Cloning is cheap and clones share the same budgets.
+#[derive(Clone)]
+pub struct RateLimiter {
+    inner: Arc<Budgets>,
+}
+
+struct Budgets {
+    /// Always there: the only budgets without Redis, the fallback with it.
+    local: LocalBudgets,
+    redis: Option<SharedBudgets>,
+}
+
+struct SharedBudgets {
+    redis: RedisBudgets,
+    health: Health,
+}
+
+/// Whether Redis is answering, and when to try it or warn about it next.
+struct Health {
+    origin: Instant,
+    degraded: AtomicBool,
+    /// Milliseconds since `origin` after which, while degraded, the next call tries Redis.
+    next_probe_ms: AtomicU64,
+    /// Milliseconds since `origin` after which the next failure is logged.
+    next_warn_ms: AtomicU64,
+    /// Fallbacks since the last warning, so the warning can say how many there were.
+    unreported_fallbacks: AtomicU64,
+    probe_interval_ms: u64,
+}
+
+impl RateLimiter {
+    /// Budgets in this process's memory only.
+    pub fn local() -> Self {
+        Self {
+            inner: Arc::new(Budgets {
+                local: LocalBudgets::new(),
+                redis: None,
+            }),
+        }
+    }
+
+    /// Connects to Redis (checking it answers); if `redis_url` is None, local.
+    pub async fn from_redis_url(redis_url: Option<&str>) -> Result<Self, LimitError> {
+        let Some(redis_url) = redis_url else {
+            return Ok(Self::local());
+        };
+        let limiter = Self::with_redis(redis_url, PROBE_INTERVAL)?;
+        if let Some(shared) = &limiter.inner.redis {
+            shared.redis.ping(STARTUP_TIMEOUT).await?;
+            shared.health.succeeded();
+        }
+        Ok(limiter)
+    }
+
+    /// Shares budgets through Redis without waiting for it at start: until Redis first answers,
+    /// this process uses its own budgets. Fails only on a malformed URL.
+    pub fn connect_in_background(redis_url: &str) -> Result<Self, LimitError> {
+        Self::with_redis(redis_url, PROBE_INTERVAL)
+    }
+
+    /// Starts degraded with a probe due at once: the first call finds out whether Redis answers.
+    fn with_redis(redis_url: &str, probe_interval: Duration) -> Result<Self, LimitError> {
+        let redis = RedisBudgets::new(redis_url)?;
+        Ok(Self {
+            inner: Arc::new(Budgets {
+                local: LocalBudgets::new(),
+                redis: Some(SharedBudgets {
+                    redis,
+                    health: Health::new(probe_interval),
+                }),
+            }),
+        })
+    }
+
+    /// Takes one unit of `key`'s budget if it is there now; otherwise answers how long until it
+    /// will be (nothing is taken).
+    pub async fn try_acquire(&self, key: &str, quota: Quota) -> Result<(), Duration> {
+        if let Some(shared) = &self.inner.redis {
+            if shared.health.should_try_redis() {
+                match shared.redis.try_acquire(key, quota).await {
+                    Ok(answer) => {
+                        shared.health.succeeded();
+                        return answer;
+                    }
+                    Err(err) => shared.failed(&err),
+                }
+            }
+            shared.health.fell_back();
+        }
+        self.inner.local.try_acquire(key, quota)
+    }
+
+    /// Reserves the next unit of `key`'s budget, whether or not it is there yet, and answers how
+    /// long until it may be used. Reservations are served in the order they are made, so a
+    /// sender that waits out its answer keeps its place (and messages their order).
+    pub async fn reserve(&self, key: &str, quota: Quota) -> Duration {
+        if let Some(shared) = &self.inner.redis {
+            if shared.health.should_try_redis() {
+                match shared.redis.reserve(key, quota).await {
+                    Ok(wait) => {
+                        shared.health.succeeded();
+                        return wait;
+                    }
+                    Err(err) => shared.failed(&err),
+                }
+            }
+            shared.health.fell_back();
+        }
+        self.inner.local.reserve(key, quota)
+    }
+
+    /// Meta answered "too fast" (130429, 131056): hold `key` back for `penalty` from now, on top
+    /// of its quota. Nothing is admitted before `penalty` has passed, then one unit per interval
+    /// (no burst). Penalties are capped at a day.
+    pub async fn penalize(&self, key: &str, quota: Quota, penalty: Duration) {
+        // Also kept locally, so a fall back to local budgets does not forget it.
+        self.inner.local.penalize(key, quota, penalty);
+        if let Some(shared) = &self.inner.redis {
+            if shared.health.should_try_redis() {
+                match shared.redis.penalize(key, quota, penalty).await {
+                    Ok(()) => {
+                        shared.health.succeeded();
+                        return;
+                    }
+                    Err(err) => shared.failed(&err),
+                }
+            }
+            shared.health.fell_back();
+        }
+    }
+
+    /// Whether budgets are shared across processes right now (false while degraded to local).
+    pub fn is_shared(&self) -> bool {
+        self.inner
+            .redis
+            .as_ref()
+            .is_some_and(|shared| !shared.health.degraded.load(Ordering::Relaxed))
+    }
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("redis", &self.inner.redis.is_some())
+            .field("shared", &self.is_shared())
+            .finish()
+    }
+}
+
+impl SharedBudgets {
+    fn failed(&self, err: &RedisCallError) {
+        let newly_degraded = self.health.failed();
+        self.redis.renew_connection();
+        if self.health.should_warn() {
+            let fallbacks = self.health.unreported_fallbacks.swap(0, Ordering::Relaxed);
+            let cause =
+                std::error::Error::source(err).map_or_else(String::new, ToString::to_string);
+            tracing::warn!(
+                error = %err,
+                cause = %cause,
+                newly_degraded,
+                fallbacks_since_last_warning = fallbacks,
+                "Redis rate limits unavailable; this process is using its own budgets"
+            );
+        }
+    }
+}
+
+impl Health {
+    fn new(probe_interval: Duration) -> Self {
+        metrics::gauge!("wagate_rate_limit_shared").set(0.0);
+        Self {
+            origin: Instant::now(),
+            degraded: AtomicBool::new(true),
+            next_probe_ms: AtomicU64::new(0),
+            next_warn_ms: AtomicU64::new(0),
+            unreported_fallbacks: AtomicU64::new(0),
+            probe_interval_ms: u64::try_from(probe_interval.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Healthy: always. Degraded: only the one call that claims the next due probe.
+    fn should_try_redis(&self) -> bool {
+        if !self.degraded.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = self.now_ms();
+        let due = self.next_probe_ms.load(Ordering::Relaxed);
+        now >= due
+            && self
+                .next_probe_ms
+                .compare_exchange(
+                    due,
+                    now.saturating_add(self.probe_interval_ms),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
+    fn succeeded(&self) {
+        if self.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!("Redis answers; rate limits are shared across processes");
+            metrics::gauge!("wagate_rate_limit_shared").set(1.0);
+        }
+    }
+
+    /// Marks Redis as not answering; true if it was answering until now.
+    fn failed(&self) -> bool {
+        self.next_probe_ms.store(
+            self.now_ms().saturating_add(self.probe_interval_ms),
+            Ordering::Relaxed,
+        );
+        let newly_degraded = !self.degraded.swap(true, Ordering::Relaxed);
+        if newly_degraded {
+            metrics::gauge!("wagate_rate_limit_shared").set(0.0);
+        }
+        newly_degraded
+    }
+
+    fn fell_back(&self) {
+        self.unreported_fallbacks.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("wagate_rate_limit_fallback_total").increment(1);
+    }
+
+    fn should_warn(&self) -> bool {
+        let now = self.now_ms();
+        let due = self.next_warn_ms.load(Ordering::Relaxed);
+        let next = now.saturating_add(u64::try_from(WARN_INTERVAL.as_millis()).unwrap_or(u64::MAX));
+        now >= due
+            && self
+                .next_warn_ms
+                .compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}

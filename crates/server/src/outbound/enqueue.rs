@@ -1,0 +1,478 @@
+//! `enqueue`: the one way a message is sent. It checks the request, the connection, the reply
+//! target and the 24-hour service window, then writes the message (`queued`) and its send job in
+//! one transaction, so a message is never accepted without the job that will send it.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+
+use super::validate::{ValidatedMessage, validate};
+use crate::clock::{now_ms, rfc3339};
+use crate::phone::PhoneNumber;
+use crate::realtime::{Event, EventBus, kind};
+use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_NEEDS_REAUTH};
+use crate::store::conversations::{ContactUpsert, ConversationTouch, ConversationUpsert};
+use crate::store::jobs::NewJob;
+use crate::store::messages::{DIRECTION_OUTBOUND, MessageRow, NewMessage, rank};
+use crate::store::{Store, StoreError};
+use crate::validation::FieldErrors;
+use crate::views;
+
+/// The job kind that sends a message.
+pub const SEND_JOB: &str = "send_message";
+
+/// Keys of a send request besides the type object.
+const REQUEST_KEYS: [&str; 8] = [
+    "connection_id",
+    "to",
+    "type",
+    "context",
+    "idempotency_key",
+    "messaging_product",
+    "recipient_type",
+    "recipient_identity_key_hash",
+];
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// A send request, parsed: who from, who to, and the message checked against Meta's rules.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub connection_id: Option<String>,
+    pub to: PhoneNumber,
+    pub message: ValidatedMessage,
+    /// What the message replies to: our message id, or a wamid.
+    pub reply_to: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Meta's check that the customer's identity has not changed since the business last saw it.
+    pub recipient_identity_key_hash: Option<String>,
+}
+
+impl SendRequest {
+    /// Reads `POST /api/v1/messages`: `{"connection_id"?, "to", "type", <type object>, "context"?,
+    /// "idempotency_key"?}`, in Cloud API's own shape. Every problem is reported at once.
+    pub fn parse(body: &Value) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let Some(body) = body.as_object() else {
+            errors.add("body", "must be a JSON object");
+            return Err(errors);
+        };
+        let text = |key: &str| body.get(key).and_then(Value::as_str);
+        let connection_id = match body.get("connection_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+            Some(_) => {
+                errors.add("connection_id", "must be a connection id (a string)");
+                None
+            }
+        };
+        let to = match text("to") {
+            Some(to) => PhoneNumber::parse(to)
+                .map_err(|e| errors.add("to", e.to_string()))
+                .ok(),
+            None => {
+                errors.add(
+                    "to",
+                    "is required: the customer's phone number, in any common format",
+                );
+                None
+            }
+        };
+        if let Some(product) = body.get("messaging_product")
+            && product != "whatsapp"
+        {
+            errors.add("messaging_product", "must be \"whatsapp\" when given");
+        }
+        if let Some(kind) = body.get("recipient_type")
+            && kind != "individual"
+        {
+            errors.add("recipient_type", "must be \"individual\" when given");
+        }
+        let message_type = match text("type") {
+            Some(kind) => Some(kind.to_owned()),
+            None => {
+                errors.add(
+                    "type",
+                    "is required: text, image, video, audio, document, sticker, location, contacts, interactive, template or reaction",
+                );
+                None
+            }
+        };
+        let message = message_type.as_deref().and_then(|kind| {
+            validate(kind, body.get(kind))
+                .map_err(|found| merge(&mut errors, found))
+                .ok()
+        });
+        for key in body.keys() {
+            if !REQUEST_KEYS.contains(&key.as_str())
+                && Some(key.as_str()) != message_type.as_deref()
+            {
+                errors.add(
+                    key.clone(),
+                    "is not a field of a send request (the type object goes under the key named by `type`)",
+                );
+            }
+        }
+        let reply_to = match body.get("context") {
+            None | Some(Value::Null) => None,
+            Some(context) => match context.get("message_id").and_then(Value::as_str) {
+                Some(id) if !id.trim().is_empty() => Some(id.trim().to_owned()),
+                _ => {
+                    errors.add(
+                        "context.message_id",
+                        "is required in context: the id or wamid of the message to reply to",
+                    );
+                    None
+                }
+            },
+        };
+        let idempotency_key = match body.get("idempotency_key") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(key))
+                if !key.is_empty() && key.chars().count() <= MAX_IDEMPOTENCY_KEY =>
+            {
+                Some(key.clone())
+            }
+            Some(_) => {
+                errors.add_limit(
+                    "idempotency_key",
+                    format!("must be a string of 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                    MAX_IDEMPOTENCY_KEY as u64,
+                );
+                None
+            }
+        };
+        let recipient_identity_key_hash = match body.get("recipient_identity_key_hash") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(hash)) if !hash.is_empty() => Some(hash.clone()),
+            Some(_) => {
+                errors.add(
+                    "recipient_identity_key_hash",
+                    "must be the hash string from the customer's identity webhook",
+                );
+                None
+            }
+        };
+        errors.finish()?;
+        match (to, message) {
+            (Some(to), Some(message)) => Ok(Self {
+                connection_id,
+                to,
+                message,
+                reply_to,
+                idempotency_key,
+                recipient_identity_key_hash,
+            }),
+            // Both are only missing when an error was recorded above.
+            _ => {
+                let mut errors = FieldErrors::new();
+                errors.add("body", "is not a valid send request");
+                Err(errors)
+            }
+        }
+    }
+}
+
+fn merge(into: &mut FieldErrors, from: FieldErrors) {
+    into.absorb(from);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("{}", .0.summary())]
+    Invalid(FieldErrors),
+    #[error(
+        "the last message from {to} was more than 24 hours ago (or they never wrote): outside the customer service window only a template can be sent"
+    )]
+    OutsideServiceWindow {
+        to: String,
+        window_expired_at: Option<i64>,
+    },
+    #[error("connection_id is required: this tenant has {0} connected numbers")]
+    ConnectionAmbiguous(usize),
+    #[error("this tenant has no connected number to send from; connect one first")]
+    NoConnection,
+    #[error("connection not found")]
+    ConnectionNotFound,
+    #[error(
+        "the connection needs new credentials (Meta refused its access token); update access_token first"
+    )]
+    ConnectionNeedsReauth,
+    #[error(
+        "context.message_id names no message of this tenant that Meta knows (an id of ours, or a wamid)"
+    )]
+    ReplyTargetNotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The message `enqueue` wrote, or the one an earlier request with the same idempotency key wrote.
+pub struct Enqueued {
+    pub message: MessageRow,
+    /// `true` when the idempotency key matched an earlier send and nothing new was queued.
+    pub replayed: bool,
+}
+
+/// What `enqueue` needs.
+pub struct Outbox<'a> {
+    pub store: &'a Store,
+    pub events: &'a EventBus,
+    pub jobs_wakeup: &'a Arc<Notify>,
+    /// Send attempts before a retryable failure becomes final.
+    pub max_attempts: i64,
+}
+
+#[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
+pub async fn enqueue(
+    outbox: &Outbox<'_>,
+    tenant_id: &str,
+    request: SendRequest,
+) -> Result<Enqueued, SendError> {
+    let store = outbox.store;
+    if let Some(key) = &request.idempotency_key {
+        let mut conn = store.reader().acquire().await.map_err(StoreError::from)?;
+        if let Some(message) = store
+            .message_by_idempotency_key(&mut conn, tenant_id, key)
+            .await?
+        {
+            return Ok(Enqueued {
+                message,
+                replayed: true,
+            });
+        }
+    }
+    let connection = resolve_connection(store, tenant_id, request.connection_id.as_deref()).await?;
+    let reply_wamid = match &request.reply_to {
+        Some(target) => Some(resolve_reply(store, tenant_id, &connection, target).await?),
+        None => None,
+    };
+    let now = now_ms();
+    let wa_id = request.to.as_str();
+    let kind = request.message.message_type.clone();
+    let mut payload = Map::new();
+    payload.insert("messaging_product".into(), json!("whatsapp"));
+    payload.insert("recipient_type".into(), json!("individual"));
+    payload.insert("to".into(), json!(wa_id));
+    payload.insert("type".into(), json!(kind));
+    payload.insert(kind.clone(), request.message.type_object.clone());
+    if let Some(wamid) = &reply_wamid {
+        payload.insert("context".into(), json!({ "message_id": wamid }));
+    }
+    if let Some(hash) = &request.recipient_identity_key_hash {
+        payload.insert("recipient_identity_key_hash".into(), json!(hash));
+    }
+    let payload = Value::Object(payload).to_string();
+
+    let mut tx = store.begin().await?;
+    let contact_id = store
+        .upsert_contacts(
+            &mut tx,
+            &[ContactUpsert {
+                tenant_id,
+                wa_id,
+                name: None,
+            }],
+            now,
+        )
+        .await?
+        .pop()
+        .map(|(_, id)| id)
+        .ok_or_else(|| StoreError::Corrupt("a contact upsert returned no row".into()))?;
+    let conversation_id = store
+        .upsert_conversations(
+            &mut tx,
+            &[ConversationUpsert {
+                tenant_id,
+                connection_id: &connection.id,
+                contact_id: &contact_id,
+                message_at: now,
+            }],
+            now,
+        )
+        .await?
+        .pop()
+        .map(|(_, id)| id)
+        .ok_or_else(|| StoreError::Corrupt("a conversation upsert returned no row".into()))?;
+    if !request.message.is_template() {
+        let window = store.conversation_window(&mut tx, &conversation_id).await?;
+        if window.is_none_or(|closes| closes <= now) {
+            tx.rollback().await.map_err(StoreError::from)?;
+            return Err(SendError::OutsideServiceWindow {
+                to: wa_id.to_owned(),
+                window_expired_at: window,
+            });
+        }
+    }
+    let id = crate::ids::new_id();
+    let inserted = store
+        .insert_messages(
+            &mut tx,
+            &[NewMessage {
+                id: &id,
+                tenant_id,
+                connection_id: &connection.id,
+                conversation_id: &conversation_id,
+                contact_id: &contact_id,
+                direction: DIRECTION_OUTBOUND,
+                wamid: None,
+                message_type: &kind,
+                payload: &payload,
+                status: "queued",
+                status_rank: rank::QUEUED,
+                message_at: now,
+                now,
+                idempotency_key: request.idempotency_key.as_deref(),
+            }],
+        )
+        .await;
+    match inserted {
+        Ok(_) => {}
+        // Two requests with one idempotency key at once: the other one won; answer with its message.
+        Err(e) if e.is_unique_violation() && request.idempotency_key.is_some() => {
+            drop(tx);
+            let key = request.idempotency_key.as_deref().unwrap_or_default();
+            let mut conn = store.reader().acquire().await.map_err(StoreError::from)?;
+            let message = store
+                .message_by_idempotency_key(&mut conn, tenant_id, key)
+                .await?
+                .ok_or(e)?;
+            return Ok(Enqueued {
+                message,
+                replayed: true,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let job_payload = json!({ "message_id": id }).to_string();
+    let unique_key = format!("{SEND_JOB}:{id}");
+    store
+        .enqueue_job(
+            &mut tx,
+            &NewJob {
+                kind: SEND_JOB,
+                payload: &job_payload,
+                tenant_id: Some(tenant_id),
+                unique_key: Some(&unique_key),
+                run_at: now,
+                max_attempts: outbox.max_attempts,
+                now,
+            },
+        )
+        .await?;
+    let preview = views::preview(&kind, Some(&request.message.type_object));
+    store
+        .touch_conversations(
+            &mut tx,
+            &[ConversationTouch {
+                conversation_id: &conversation_id,
+                message_at: now,
+                preview: &preview,
+                unread_added: 0,
+                inbound: None,
+                now,
+            }],
+        )
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    outbox.jobs_wakeup.notify_one();
+    metrics::counter!("wagate_messages_queued_total").increment(1);
+
+    let message = MessageRow {
+        id,
+        tenant_id: tenant_id.to_owned(),
+        connection_id: connection.id.clone(),
+        conversation_id: conversation_id.clone(),
+        contact_id,
+        contact_wa_id: wa_id.to_owned(),
+        contact_name: None,
+        direction: DIRECTION_OUTBOUND.to_owned(),
+        wamid: None,
+        message_type: kind,
+        payload,
+        status: "queued".to_owned(),
+        status_rank: rank::QUEUED,
+        error_code: None,
+        error_title: None,
+        error_message: None,
+        message_at: now,
+        created_at: now,
+        updated_at: now,
+        send_started_at: None,
+        accepted_at: None,
+    };
+    outbox.events.publish(Event {
+        tenant_id: tenant_id.to_owned(),
+        kind: kind::MESSAGE_CREATED,
+        data: views::message(&message),
+    });
+    if let Ok(Some(conversation)) = store.conversation(tenant_id, &conversation_id).await {
+        outbox.events.publish(Event {
+            tenant_id: tenant_id.to_owned(),
+            kind: kind::CONVERSATION_UPDATED,
+            data: views::conversation(&conversation),
+        });
+    }
+    Ok(Enqueued {
+        message,
+        replayed: false,
+    })
+}
+
+/// The connection to send from: the one named, or the tenant's only live one.
+async fn resolve_connection(
+    store: &Store,
+    tenant_id: &str,
+    connection_id: Option<&str>,
+) -> Result<ConnectionRow, SendError> {
+    let connection = match connection_id {
+        Some(id) => store
+            .connection(tenant_id, id)
+            .await?
+            .ok_or(SendError::ConnectionNotFound)?,
+        None => {
+            let mut live: Vec<ConnectionRow> = store
+                .connections(tenant_id)
+                .await?
+                .into_iter()
+                .filter(|c| c.status != crate::store::connections::STATUS_DISCONNECTED)
+                .collect();
+            match live.len() {
+                0 => return Err(SendError::NoConnection),
+                1 => live.remove(0),
+                n => return Err(SendError::ConnectionAmbiguous(n)),
+            }
+        }
+    };
+    match connection.status.as_str() {
+        STATUS_CONNECTED => Ok(connection),
+        STATUS_NEEDS_REAUTH => Err(SendError::ConnectionNeedsReauth),
+        _ => Err(SendError::ConnectionNotFound),
+    }
+}
+
+/// The wamid a reply quotes: a wamid as given, or the wamid of one of the tenant's messages.
+async fn resolve_reply(
+    store: &Store,
+    tenant_id: &str,
+    connection: &ConnectionRow,
+    target: &str,
+) -> Result<String, SendError> {
+    if target.starts_with("wamid.") {
+        return Ok(target.to_owned());
+    }
+    let message = store
+        .message(tenant_id, target)
+        .await?
+        .filter(|m| m.connection_id == connection.id)
+        .ok_or(SendError::ReplyTargetNotFound)?;
+    message.wamid.ok_or(SendError::ReplyTargetNotFound)
+}
+
+/// The 422 details of a closed window: when it closed, if it was ever open.
+pub fn window_details(window_expired_at: Option<i64>) -> Value {
+    json!({
+        "window_expired_at": window_expired_at.map(rfc3339),
+        "hint": "send an approved template (type \"template\"); the window reopens when the customer writes",
+    })
+}

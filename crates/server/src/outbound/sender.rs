@@ -1,0 +1,513 @@
+//! The sender: runs a message's send job. It waits for the phone number's throughput budget and
+//! the recipient's pair budget, opens the access token only for the call, sends through the Graph
+//! client and records Meta's answer:
+//!
+//! - accepted: the wamid is stored; `sent`, `delivered` and `read` then come from status webhooks;
+//! - rate limited (130429, 131056, 4, 80007) or a temporary error (5xx, 131000, …): the number or
+//!   recipient is held back and the send is retried with backoff, up to the configured attempts;
+//! - window closed, invalid number, template or policy errors: failed at once with Meta's code and text;
+//! - token refused (0, 190): the message fails, the connection is marked `needs_reauth`, every send
+//!   of it still queued fails with that reason, and a `connection.updated` event goes out;
+//! - outcome unknown (the call timed out or the connection broke after the request left): the
+//!   message is never sent again, because Meta may have taken it. Every send carries our message id
+//!   in `biz_opaque_callback_data`, so a status webhook still ties Meta's wamid to the message; if
+//!   none arrives within the grace period, the message fails with code `send_outcome_unknown`.
+//!
+//! So a message never stays `queued`: each path ends in a wamid or a failure with a reason.
+
+use std::time::Duration;
+
+use cloudapi::error::ErrorClass;
+use cloudapi::send::SendMessageRequest;
+use cloudapi::{GraphError, MetaError};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::CALLBACK_PREFIX;
+use crate::app::state::AppState;
+use crate::clock::now_ms;
+use crate::jobs::JobFailure;
+use crate::limits::Quota;
+use crate::realtime::{Event, kind};
+use crate::store::StoreError;
+use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_NEEDS_REAUTH};
+use crate::store::jobs::{Job, NewJob};
+use crate::store::messages::{MessageError, MessageRow, StatusChange};
+use crate::vault::SecretSlot;
+
+/// The job kind that closes the books on a send whose outcome is unknown.
+pub const RECONCILE_JOB: &str = "reconcile_send";
+
+/// How long a reserved budget may be waited for in place; longer waits give the job's slot back
+/// (keeping the reservation), so one busy number never holds every sender.
+const WAIT_IN_PLACE: Duration = Duration::from_millis(50);
+/// The share of a number's throughput the sender uses: arrival at Meta jitters by a few
+/// milliseconds, and pacing a hair under the limit keeps any one second under it.
+const THROUGHPUT_HEADROOM: f64 = 0.97;
+/// How long a number is held back after Meta said it went too fast.
+const THROUGHPUT_PENALTY: Duration = Duration::from_secs(2);
+/// How long a recipient is held back after Meta's pair rate limit.
+const PAIR_PENALTY: Duration = Duration::from_secs(6);
+
+#[derive(Serialize, Deserialize)]
+struct SendPayload {
+    message_id: String,
+    /// The recipient's pair budget is reserved for this send (it was deferred to that slot).
+    #[serde(default)]
+    pair_reserved: bool,
+    /// The number's throughput budget is reserved for this send.
+    #[serde(default)]
+    number_reserved: bool,
+}
+
+/// Runs one send job.
+#[tracing::instrument(skip_all, fields(message_id))]
+pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
+    let payload: SendPayload = serde_json::from_str(&job.payload)
+        .map_err(|e| JobFailure::Permanent(format!("unreadable payload: {e}")))?;
+    tracing::Span::current().record("message_id", payload.message_id.as_str());
+    let store = &state.store;
+    let message = store
+        .message_by_id(&payload.message_id)
+        .await
+        .map_err(retry)?
+        .ok_or_else(|| JobFailure::Permanent("the message no longer exists".into()))?;
+    if message.status != "queued" || message.wamid.is_some() {
+        // Already sent, failed or answered for by a status webhook: nothing left to do.
+        return Ok(());
+    }
+    if message.send_started_at.is_some() {
+        // An earlier attempt may have reached Meta and we never learned the answer (the process
+        // died mid-call): never send it again; let the reconciler decide.
+        schedule_reconcile(state, &message).await?;
+        return Ok(());
+    }
+    let connection = store
+        .connection_by_id(&message.connection_id)
+        .await
+        .map_err(retry)?
+        .ok_or_else(|| JobFailure::Permanent("the connection no longer exists".into()))?;
+    if connection.status != STATUS_CONNECTED {
+        let reason = if connection.status == STATUS_NEEDS_REAUTH {
+            connection
+                .status_reason
+                .clone()
+                .unwrap_or_else(|| "Meta refused the connection's access token".into())
+        } else {
+            "the connection was disconnected before the message was sent".into()
+        };
+        fail(
+            state,
+            &message,
+            MessageError {
+                code: None,
+                title: Some("Connection unavailable".into()),
+                message: Some(reason.clone()),
+            },
+        )
+        .await?;
+        return Err(JobFailure::Permanent(reason));
+    }
+
+    if let Some(deferred) = take_budget(state, &connection, &message, &payload).await {
+        return Err(deferred);
+    }
+
+    let started = now_ms();
+    if !store
+        .mark_send_started(&message.id, started)
+        .await
+        .map_err(retry)?
+    {
+        return Ok(());
+    }
+    let token = match open_token(state, &connection) {
+        Ok(token) => token,
+        Err(reason) => {
+            store
+                .clear_send_started(&message.id, now_ms())
+                .await
+                .map_err(retry)?;
+            fail(
+                state,
+                &message,
+                MessageError {
+                    code: None,
+                    title: Some("Credentials unreadable".into()),
+                    message: Some(reason.clone()),
+                },
+            )
+            .await?;
+            return Err(JobFailure::Permanent(reason));
+        }
+    };
+    let request = build_request(&message).map_err(|e| JobFailure::Permanent(e.to_string()))?;
+    let answer = state
+        .graph
+        .send_message(&token, &connection.phone_number_id, &request)
+        .await;
+    metrics::histogram!("wagate_send_seconds").record((now_ms() - started).max(0) as f64 / 1000.0);
+    match answer {
+        Ok(response) => {
+            let Some(wamid) = response.wamid() else {
+                // An answer without a message id: Meta took something, we cannot tell what.
+                schedule_reconcile(state, &message).await?;
+                return Ok(());
+            };
+            record_accepted(state, &message, wamid).await?;
+            metrics::counter!("wagate_messages_accepted_total").increment(1);
+            Ok(())
+        }
+        Err(error) => handle_error(state, job, &connection, &message, error).await,
+    }
+}
+
+/// Reserves the recipient's pair budget and the number's throughput budget, once each per send,
+/// and waits for them: in place when the slot is near, otherwise by deferring the job to it
+/// (the payload remembers what is reserved). Reservations queue in order, so messages to one
+/// customer go out in the order they were queued.
+async fn take_budget(
+    state: &AppState,
+    connection: &ConnectionRow,
+    message: &MessageRow,
+    payload: &SendPayload,
+) -> Option<JobFailure> {
+    let mut reserved = SendPayload {
+        message_id: payload.message_id.clone(),
+        pair_reserved: payload.pair_reserved,
+        number_reserved: payload.number_reserved,
+    };
+    if !reserved.pair_reserved {
+        let wait = state
+            .limiter
+            .reserve(
+                &pair_key(connection, &message.contact_wa_id),
+                Quota::pair_default(),
+            )
+            .await;
+        reserved.pair_reserved = true;
+        if let Some(deferred) = wait_or_defer(wait, &reserved).await {
+            return Some(deferred);
+        }
+    }
+    if !reserved.number_reserved {
+        let wait = state
+            .limiter
+            .reserve(&number_key(connection), number_quota(connection))
+            .await;
+        reserved.number_reserved = true;
+        if let Some(deferred) = wait_or_defer(wait, &reserved).await {
+            return Some(deferred);
+        }
+    }
+    None
+}
+
+async fn wait_or_defer(wait: Duration, reserved: &SendPayload) -> Option<JobFailure> {
+    if wait <= WAIT_IN_PLACE {
+        tokio::time::sleep(wait).await;
+        return None;
+    }
+    metrics::counter!("wagate_send_deferred_total").increment(1);
+    Some(JobFailure::Defer {
+        wait,
+        payload: serde_json::to_string(reserved).ok(),
+    })
+}
+
+fn number_key(connection: &ConnectionRow) -> String {
+    format!("number:{}", connection.phone_number_id)
+}
+
+fn pair_key(connection: &ConnectionRow, wa_id: &str) -> String {
+    format!("pair:{}:{wa_id}", connection.phone_number_id)
+}
+
+/// The number's pace: evenly spaced sends (no burst), a hair under its throughput.
+fn number_quota(connection: &ConnectionRow) -> Quota {
+    let rate = connection.throughput_per_second.clamp(1, 1000) as f64;
+    Quota::new(rate * THROUGHPUT_HEADROOM, 1)
+}
+
+fn open_token(state: &AppState, connection: &ConnectionRow) -> Result<SecretString, String> {
+    let sealed = connection
+        .access_token
+        .as_deref()
+        .ok_or_else(|| "the connection has no access token".to_owned())?;
+    state
+        .vault
+        .open(
+            SecretSlot::new("connections", "access_token", &connection.id),
+            sealed,
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// The Cloud API request stored with the message, plus our callback data.
+fn build_request(message: &MessageRow) -> Result<SendMessageRequest, serde_json::Error> {
+    let mut body: Value = serde_json::from_str(&message.payload)?;
+    body["biz_opaque_callback_data"] = json!(format!("{CALLBACK_PREFIX}{}", message.id));
+    serde_json::from_value(body)
+}
+
+async fn record_accepted(
+    state: &AppState,
+    message: &MessageRow,
+    wamid: &str,
+) -> Result<(), JobFailure> {
+    let store = &state.store;
+    let now = now_ms();
+    let mut tx = store.begin().await.map_err(retry)?;
+    store
+        .adopt_wamid(&mut tx, &message.connection_id, &message.id, wamid, now)
+        .await
+        .map_err(retry)?;
+    // Meta's `sent` webhook may have beaten its own answer here; apply what is waiting.
+    let changed = crate::inbound::apply::apply_waiting_status_of(store, &mut tx, &message.id, now)
+        .await
+        .map_err(retry)?;
+    tx.commit().await.map_err(|e| retry(StoreError::from(e)))?;
+    if let Some(change) = changed {
+        publish_status(state, &change, Some(wamid), None);
+    }
+    Ok(())
+}
+
+async fn handle_error(
+    state: &AppState,
+    job: &Job,
+    connection: &ConnectionRow,
+    message: &MessageRow,
+    error: GraphError,
+) -> Result<(), JobFailure> {
+    let store = &state.store;
+    if error.outcome_unknown() {
+        tracing::warn!(error = %error, "send outcome unknown; it will not be sent again");
+        metrics::counter!("wagate_send_outcome_unknown_total").increment(1);
+        schedule_reconcile(state, message).await?;
+        return Ok(());
+    }
+    // Meta answered: it did not take the message, so it may go again.
+    store
+        .clear_send_started(&message.id, now_ms())
+        .await
+        .map_err(retry)?;
+    let class = error.class();
+    let meta = error.meta_error().cloned();
+    let described = describe(&error, meta.as_ref());
+    match class {
+        ErrorClass::RateLimited => {
+            state
+                .limiter
+                .penalize(
+                    &number_key(connection),
+                    number_quota(connection),
+                    THROUGHPUT_PENALTY,
+                )
+                .await;
+        }
+        ErrorClass::PairRateLimited => {
+            state
+                .limiter
+                .penalize(
+                    &pair_key(connection, &message.contact_wa_id),
+                    Quota::pair_default(),
+                    PAIR_PENALTY,
+                )
+                .await;
+        }
+        ErrorClass::CredentialsRejected => {
+            credentials_refused(state, connection, &described).await?;
+        }
+        _ => {}
+    }
+    if class.is_retryable() && job.attempts < job.max_attempts {
+        metrics::counter!("wagate_send_retries_total").increment(1);
+        // The next attempt takes new budget: the reserved slots were used by this one.
+        let fresh = json!({ "message_id": message.id }).to_string();
+        state
+            .store
+            .set_job_payload(&job.id, &fresh)
+            .await
+            .map_err(retry)?;
+        return Err(JobFailure::Retry(
+            described
+                .message
+                .clone()
+                .or(described.title.clone())
+                .unwrap_or_else(|| error.to_string()),
+        ));
+    }
+    fail(state, message, described.clone()).await?;
+    Err(JobFailure::Permanent(
+        described.message.unwrap_or_else(|| error.to_string()),
+    ))
+}
+
+/// Meta's code, title and most specific text, as the message's error.
+fn describe(error: &GraphError, meta: Option<&MetaError>) -> MessageError {
+    match meta {
+        Some(meta) => MessageError {
+            code: Some(meta.code),
+            title: meta
+                .error_user_title
+                .clone()
+                .or_else(|| meta.message.clone()),
+            message: meta.details().map(str::to_owned),
+        },
+        None => MessageError {
+            code: None,
+            title: Some("Meta could not be reached".into()),
+            message: Some(error.to_string()),
+        },
+    }
+}
+
+/// Meta refused the token: the connection needs new credentials, and nothing else of it can go.
+async fn credentials_refused(
+    state: &AppState,
+    connection: &ConnectionRow,
+    error: &MessageError,
+) -> Result<(), JobFailure> {
+    let store = &state.store;
+    let reason = format!(
+        "Meta refused the access token (code {}): {}. Update the connection's access_token.",
+        error.code.unwrap_or_default(),
+        error.message.as_deref().unwrap_or("no details")
+    );
+    let now = now_ms();
+    store
+        .set_connection_status(&connection.id, STATUS_NEEDS_REAUTH, Some(&reason), now)
+        .await
+        .map_err(retry)?;
+    state.webhook_keys.forget_connection(&connection.id);
+    let failed = store
+        .fail_queued_sends(
+            &connection.id,
+            &MessageError {
+                code: error.code,
+                title: Some("Connection needs new credentials".into()),
+                message: Some(reason.clone()),
+            },
+            now,
+        )
+        .await
+        .map_err(retry)?;
+    for change in &failed {
+        publish_status(state, change, None, None);
+    }
+    if let Ok(Some(row)) = store
+        .connection(&connection.tenant_id, &connection.id)
+        .await
+    {
+        state.events.publish(Event {
+            tenant_id: row.tenant_id.clone(),
+            kind: kind::CONNECTION_UPDATED,
+            data: json!({
+                "id": row.id,
+                "status": row.status,
+                "status_reason": row.status_reason,
+            }),
+        });
+    }
+    tracing::error!(connection_id = %connection.id, failed_sends = failed.len(), "connection needs new credentials");
+    Ok(())
+}
+
+async fn fail(
+    state: &AppState,
+    message: &MessageRow,
+    error: MessageError,
+) -> Result<(), JobFailure> {
+    let changed = state
+        .store
+        .fail_message(&message.id, &error, now_ms())
+        .await
+        .map_err(retry)?;
+    if let Some(change) = changed {
+        metrics::counter!("wagate_messages_failed_total").increment(1);
+        publish_status(state, &change, message.wamid.as_deref(), Some(&error));
+    }
+    Ok(())
+}
+
+fn publish_status(
+    state: &AppState,
+    change: &StatusChange,
+    wamid: Option<&str>,
+    error: Option<&MessageError>,
+) {
+    state.events.publish(Event {
+        tenant_id: change.tenant_id.clone(),
+        kind: kind::MESSAGE_STATUS,
+        data: json!({
+            "id": change.message_id,
+            "conversation_id": change.conversation_id,
+            "wamid": wamid,
+            "status": change.status,
+            "error": error.map(|e| json!({"code": e.code, "title": e.title, "message": e.message})),
+        }),
+    });
+}
+
+async fn schedule_reconcile(state: &AppState, message: &MessageRow) -> Result<(), JobFailure> {
+    let now = now_ms();
+    let grace = state.settings.send_outcome_grace.as_millis() as i64;
+    let payload = json!({ "message_id": message.id }).to_string();
+    let unique_key = format!("{RECONCILE_JOB}:{}", message.id);
+    let mut tx = state.store.begin().await.map_err(retry)?;
+    state
+        .store
+        .enqueue_job(
+            &mut tx,
+            &NewJob {
+                kind: RECONCILE_JOB,
+                payload: &payload,
+                tenant_id: Some(&message.tenant_id),
+                unique_key: Some(&unique_key),
+                run_at: now + grace,
+                max_attempts: 5,
+                now,
+            },
+        )
+        .await
+        .map_err(retry)?;
+    tx.commit().await.map_err(|e| retry(StoreError::from(e)))?;
+    Ok(())
+}
+
+/// Closes the books on a send whose outcome was unknown: if a status webhook has tied a wamid to
+/// it by now, Meta took it; if not, it failed, and it is not sent again.
+pub async fn run_reconcile(state: &AppState, job: &Job) -> Result<(), JobFailure> {
+    let payload: SendPayload = serde_json::from_str(&job.payload)
+        .map_err(|e| JobFailure::Permanent(format!("unreadable payload: {e}")))?;
+    let Some(message) = state
+        .store
+        .message_by_id(&payload.message_id)
+        .await
+        .map_err(retry)?
+    else {
+        return Ok(());
+    };
+    if message.wamid.is_some() || message.status != "queued" {
+        return Ok(());
+    }
+    let grace = state.settings.send_outcome_grace.as_secs();
+    fail(
+        state,
+        &message,
+        MessageError {
+            code: None,
+            title: Some("send_outcome_unknown".into()),
+            message: Some(format!(
+                "The call to Meta timed out or broke off after the message was handed over, and Meta did not confirm it within {grace} s. It was not sent again, to avoid a duplicate; send it again if the customer did not get it."
+            )),
+        },
+    )
+    .await
+}
+
+fn retry(error: StoreError) -> JobFailure {
+    JobFailure::Retry(error.to_string())
+}

@@ -1,0 +1,332 @@
+//! Sending: every message type reaches Meta exactly as documented and ends `read`; the 24-hour
+//! window; idempotency; validation; Meta's errors classified; usage from pricing.
+
+use std::time::Duration;
+
+use emulator::{CustomerMessage, FaultKind, FaultSpec, GraphEndpoint, PhoneNumberUpdate};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Meta's documented send requests (a copy of Meta's examples in the repository).
+fn send_examples() -> Vec<(String, Value)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/meta-examples");
+    let mut examples: Vec<(String, Value)> = std::fs::read_dir(&dir)
+        .expect("testdata/meta-examples exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.starts_with("send_") && name.ends_with("_request.json")
+        })
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            // Meta's pages hold placeholders no server accepts: links written `http(s)://…` and a
+            // template called `template-name` (template names take no hyphen). They are filled in;
+            // nothing else changes.
+            let text = std::fs::read_to_string(&p)
+                .unwrap()
+                .replace("http(s)://", "https://")
+                .replace("\"template-name\"", "\"template_name\"");
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .filter(|(_, body): &(String, Value)| body.get("type").is_some())
+        .collect();
+    examples.sort_by(|a, b| a.0.cmp(&b.0));
+    examples
+}
+
+impl TestApp {
+    /// A customer writes to the number (which opens their 24-hour window) and it is processed.
+    pub async fn customer_writes(
+        &self,
+        number: &ConnectedNumber,
+        from: &str,
+        text: &str,
+    ) -> String {
+        let receipt = self
+            .emulator
+            .customer_writes(CustomerMessage::text(&number.phone_number_id, from, text))
+            .await
+            .unwrap();
+        self.emulator
+            .wait_delivered(receipt.delivery_id, Duration::from_secs(5))
+            .await
+            .unwrap();
+        self.wait_processed().await;
+        receipt.wamid
+    }
+
+    pub fn meta_behaves(&self, number: &ConnectedNumber, update: PhoneNumberUpdate) {
+        self.emulator
+            .update_phone_number(&number.phone_number_id, update)
+            .unwrap();
+    }
+
+    pub async fn send(&self, body: Value) -> (StatusCode, Value) {
+        self.post("/api/v1/messages", body).await
+    }
+
+    /// Waits until a message reaches one of `statuses` and returns it.
+    pub async fn message_reaches(&self, id: &str, statuses: &[&str], within: Duration) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let (_, message) = self.get(&format!("/api/v1/messages/{id}")).await;
+            if statuses.iter().any(|s| message["status"] == *s) {
+                return message;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "message {id} did not reach {statuses:?}: {message}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+fn statuses_all_the_way() -> PhoneNumberUpdate {
+    PhoneNumberUpdate {
+        auto_statuses: Some(vec!["sent".into(), "delivered".into(), "read".into()]),
+        auto_status_delay_ms: Some(20),
+        ..Default::default()
+    }
+}
+
+on_both_databases! {
+    async fn every_message_type_reaches_meta_exactly_as_documented_and_ends_read(app) {
+        let number = app.connect_number().await;
+        app.meta_behaves(&number, statuses_all_the_way());
+        let examples = send_examples();
+        assert!(examples.len() >= 15, "{} examples", examples.len());
+        let mut sent = Vec::new();
+        for (i, (name, example)) in examples.iter().enumerate() {
+            // One customer per message, each of whom wrote first: the window is open and Meta's
+            // pair rate (one message per 6 s to the same person) is not the point here.
+            let customer = format!("4915100{:05}", 10_000 + i);
+            let inbound = app.customer_writes(&number, &customer, "hello").await;
+            let kind = example["type"].as_str().unwrap();
+            let mut body = json!({"to": format!("+{customer}"), "type": kind, kind: example[kind]});
+            if example.get("context").is_some() {
+                body["context"] = json!({"message_id": inbound});
+            }
+            if let Some(hash) = example.get("recipient_identity_key_hash") {
+                body["recipient_identity_key_hash"] = hash.clone();
+            }
+            let (status, queued) = app.send(body).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{name}: {queued}");
+            assert_eq!(queued["status"], "queued");
+            assert_eq!(queued[kind], example[kind], "{name}: the type object is kept as given");
+            sent.push((name.clone(), example.clone(), customer, inbound, queued["id"].as_str().unwrap().to_owned()));
+        }
+        for (name, example, customer, inbound, id) in &sent {
+            let message = app.message_reaches(id, &["read", "failed"], Duration::from_secs(20)).await;
+            assert_eq!(message["status"], "read", "{name}: {message}");
+            let wamid = message["wamid"].as_str().unwrap();
+            let recorded = app
+                .emulator
+                .sent_messages(Some(&number.phone_number_id))
+                .into_iter()
+                .find(|m| m.wamid == wamid)
+                .unwrap_or_else(|| panic!("{name}: Meta never got it"));
+            let request = recorded.request;
+            let kind = example["type"].as_str().unwrap();
+            assert_eq!(request["messaging_product"], "whatsapp");
+            assert_eq!(request["type"], example["type"]);
+            assert_eq!(request[kind], example[kind], "{name}: the body Meta documents");
+            assert_eq!(request["to"], json!(customer), "{name}: the number normalised to digits");
+            if example.get("context").is_some() {
+                assert_eq!(request["context"], json!({"message_id": inbound}), "{name}");
+            }
+            if let Some(hash) = example.get("recipient_identity_key_hash") {
+                assert_eq!(&request["recipient_identity_key_hash"], hash);
+            }
+            // wagate adds exactly one key of its own: the callback data that ties statuses to the message.
+            assert_eq!(request["biz_opaque_callback_data"], json!(format!("wg:{id}")));
+            let documented: Vec<&String> = example.as_object().unwrap().keys().collect();
+            for key in request.as_object().unwrap().keys() {
+                assert!(
+                    documented.contains(&key) || ["biz_opaque_callback_data", "recipient_type"].contains(&key.as_str()),
+                    "{name}: unexpected key {key}"
+                );
+            }
+        }
+    }
+
+    async fn free_form_to_a_silent_contact_is_refused_but_a_template_goes(app) {
+        let number = app.connect_number().await;
+        app.meta_behaves(&number, statuses_all_the_way());
+        let (status, refused) = app.send(json!({"to": "+1 (650) 555-0199", "type": "text", "text": {"body": "hi"}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(refused["error"]["code"], "outside_service_window");
+        assert!(refused["error"]["message"].as_str().unwrap().contains("template"));
+        let (status, queued) = app.send(json!({"to": "16505550199", "type": "template",
+            "template": {"name": "hello_world", "language": {"code": "en_US"}}})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        let message = app.message_reaches(queued["id"].as_str().unwrap(), &["read", "failed"], Duration::from_secs(10)).await;
+        assert_eq!(message["status"], "read");
+        // Nothing was queued for the refused text.
+        assert_eq!(app.emulator.sent_messages(Some(&number.phone_number_id)).len(), 1);
+    }
+
+    async fn the_window_closes_exactly_24_hours_after_the_customers_last_message(app) {
+        let number = app.connect_number().await;
+        let now = now_secs();
+        let webhook = messages_webhook(&number.phone_number_id, json!({"messages": [
+            text_message("16505550101", &unique_wamid(), "an hour short of a day ago", now - 23 * 3600),
+            text_message("16505550102", &unique_wamid(), "a day and a minute ago", now - 24 * 3600 - 60),
+        ]}));
+        assert_eq!(app.post_signed(&number, &webhook).await, StatusCode::OK);
+        app.wait_processed().await;
+        let (open, body) = app.send(json!({"to": "16505550101", "type": "text", "text": {"body": "still open"}})).await;
+        assert_eq!(open, StatusCode::ACCEPTED, "{body}");
+        let (closed, body) = app.send(json!({"to": "16505550102", "type": "text", "text": {"body": "too late"}})).await;
+        assert_eq!(closed, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["window_expired_at"], json!(wagate::clock::rfc3339((now - 60) * 1000)));
+    }
+
+    async fn the_same_idempotency_key_returns_the_first_message_and_sends_nothing_new(app) {
+        let number = app.connect_number().await;
+        app.customer_writes(&number, "16505551234", "hi").await;
+        let body = json!({"to": "16505551234", "type": "text", "text": {"body": "once"}, "idempotency_key": "order-42-confirmation"});
+        let (first_status, first) = app.send(body.clone()).await;
+        assert_eq!(first_status, StatusCode::ACCEPTED);
+        let response = app.client.post(app.url("/api/v1/messages")).bearer_auth(&app.api_key).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        assert_eq!(response.headers()["idempotent-replayed"], "true");
+        let (_, second) = json_of(response).await;
+        assert_eq!(second["id"], first["id"]);
+        app.message_reaches(first["id"].as_str().unwrap(), &["queued"], Duration::from_secs(1)).await;
+        eventually(Duration::from_secs(5), || async {
+            app.emulator.sent_messages(Some(&number.phone_number_id)).len() == 1
+        }).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(app.emulator.sent_messages(Some(&number.phone_number_id)).len(), 1, "sent once");
+        // Another tenant may use the same key for its own message.
+        let (_, other_key) = app.other_tenant().await;
+        let (status, _) = app.send_as(&other_key, reqwest::Method::POST, "/api/v1/messages", Some(body)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the other tenant has no connection: its own error, not our message");
+    }
+
+    async fn bad_messages_are_refused_with_the_field_and_the_limit(app) {
+        let number = app.connect_number().await;
+        app.customer_writes(&number, "16505551234", "hi").await;
+        let (status, body) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "x".repeat(4097)}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["field"], "text.body");
+        assert_eq!(body["error"]["details"]["limit"], 4096);
+        let buttons: Vec<Value> = (0..4).map(|i| json!({"type": "reply", "reply": {"id": format!("b{i}"), "title": format!("Option {i}")}})).collect();
+        let (status, body) = app.send(json!({"to": "16505551234", "type": "interactive", "interactive": {
+            "type": "button", "body": {"text": "Pick one"}, "action": {"buttons": buttons}}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["limit"], 3, "{body}");
+        let (status, body) = app.send(json!({"to": "call me maybe", "type": "text", "text": {"body": "hi"}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["field"], "to");
+        let (status, body) = app.send(json!({"to": "16505551234", "type": "hologram", "hologram": {}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["field"], "type");
+        let (status, body) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "hi"}, "txt": {}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(body["error"]["details"]["fields"]["txt"].is_string(), "{body}");
+        let (status, body) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "hi"}, "context": {"message_id": "0195f1d2-0000-7000-8000-000000000000"}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["field"], "context.message_id");
+        assert!(app.emulator.sent_messages(Some(&number.phone_number_id)).is_empty());
+    }
+
+    async fn a_reply_given_our_message_id_quotes_its_wamid(app) {
+        let number = app.connect_number().await;
+        let wamid = app.customer_writes(&number, "16505551234", "which sizes?").await;
+        let ours = app.messages("").await[0]["id"].as_str().unwrap().to_owned();
+        let (status, queued) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "S to XL"}, "context": {"message_id": ours}})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        assert_eq!(queued["context"], json!({"message_id": wamid}));
+        eventually(Duration::from_secs(5), || async { !app.emulator.sent_messages(Some(&number.phone_number_id)).is_empty() }).await;
+        let request = &app.emulator.sent_messages(Some(&number.phone_number_id))[0].request;
+        assert_eq!(request["context"], json!({"message_id": wamid}));
+    }
+
+    async fn a_tenant_with_several_numbers_must_say_which_one(app) {
+        let first = app.connect_number().await;
+        app.connect_number().await;
+        app.customer_writes(&first, "16505551234", "hi").await;
+        let (status, body) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "hi"}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["code"], "connection_required");
+        let (status, _) = app.send(json!({"connection_id": first.id(), "to": "16505551234", "type": "text", "text": {"body": "hi"}})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+    }
+
+    async fn a_window_meta_closed_fails_the_message_with_metas_code_and_text(app) {
+        let number = app.connect_number().await;
+        app.customer_writes(&number, "16505551234", "hi").await;
+        // Meta refuses the send at once with 131047.
+        app.emulator.add_fault(FaultSpec {
+            phone_number_id: Some(number.phone_number_id.clone()),
+            endpoint: Some(GraphEndpoint::Messages),
+            kind: Some(FaultKind::WindowClosed),
+            times: 1,
+            ..Default::default()
+        }).unwrap();
+        let (_, queued) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "hi"}})).await;
+        let message = app.message_reaches(queued["id"].as_str().unwrap(), &["failed"], Duration::from_secs(10)).await;
+        assert_eq!(message["error"]["code"], 131047);
+        assert!(message["error"]["message"].as_str().unwrap().contains("24 hours"), "{message}");
+        assert_eq!(app.emulator.calls(Some(&number.phone_number_id), Some(GraphEndpoint::Messages)).len(), 1, "not retried");
+    }
+
+    async fn a_send_meta_accepts_and_then_reports_failed_ends_failed_with_metas_reason(app) {
+        let number = app.connect_number().await;
+        app.meta_behaves(&number, statuses_all_the_way());
+        // The customer's message reached wagate but Meta's own record of the window disagrees
+        // (here: the webhook came another way), so Meta accepts the send and then fails it.
+        let webhook = messages_webhook(&number.phone_number_id, json!({
+            "messages": [text_message("16505557777", &unique_wamid(), "hi", now_secs())]
+        }));
+        assert_eq!(app.post_signed(&number, &webhook).await, StatusCode::OK);
+        app.wait_processed().await;
+        let (status, queued) = app.send(json!({"to": "16505557777", "type": "text", "text": {"body": "hello"}})).await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let message = app.message_reaches(queued["id"].as_str().unwrap(), &["failed", "read"], Duration::from_secs(10)).await;
+        assert_eq!(message["status"], "failed", "{message}");
+        assert_eq!(message["error"]["code"], 131047);
+        assert!(message["wamid"].is_string());
+    }
+
+    async fn typing_shows_in_whatsapp_and_marks_the_last_message_read(app) {
+        let number = app.connect_number().await;
+        let wamid = app.customer_writes(&number, "16505551234", "are you there?").await;
+        let (_, list) = app.get("/api/v1/conversations").await;
+        let id = list["data"][0]["id"].as_str().unwrap().to_owned();
+        let (status, body) = app.post(&format!("/api/v1/conversations/{id}/typing"), json!({})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        eventually(Duration::from_secs(5), || async { !app.emulator.read_receipts(Some(&number.phone_number_id)).is_empty() }).await;
+        let receipt = &app.emulator.read_receipts(Some(&number.phone_number_id))[0];
+        assert_eq!(receipt.wamid, wamid);
+        assert!(receipt.typing_indicator);
+    }
+
+    async fn usage_counts_each_priced_message_once_by_day_and_category(app) {
+        let number = app.connect_number().await;
+        app.meta_behaves(&number, statuses_all_the_way());
+        app.customer_writes(&number, "16505551234", "hi").await;
+        let (_, service) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "service reply"}})).await;
+        let (_, marketing) = app.send(json!({"to": "16505559876", "type": "template", "template": {"name": "spring_sale", "language": {"code": "en"}}})).await;
+        for id in [&service, &marketing] {
+            app.message_reaches(id["id"].as_str().unwrap(), &["read"], Duration::from_secs(15)).await;
+        }
+        app.wait_processed().await;
+        let (status, usage) = app.get("/api/v1/usage").await;
+        assert_eq!(status, StatusCode::OK, "{usage}");
+        let rows = usage["data"].as_array().unwrap();
+        let find = |category: &str| rows.iter().find(|r| r["category"] == category).cloned().unwrap_or(Value::Null);
+        assert_eq!(find("service")["messages"], 1, "{usage}");
+        assert_eq!(find("service")["billable"], false);
+        assert_eq!(find("marketing")["messages"], 1, "priced on sent, delivered and read: counted once");
+        assert_eq!(find("marketing")["billable"], true);
+        assert_eq!(usage["billable_messages"], 1);
+        assert_eq!(find("marketing")["date"], json!(wagate::clock::utc_day(wagate::clock::now_ms())));
+        let (status, _) = app.get("/api/v1/usage?from=2026-13-01").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
