@@ -330,3 +330,151 @@ on_both_databases! {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     }
 }
+
+/// Counts Meta's accepted sends per message of ours (by the callback data wagate attaches).
+fn accepted_sends_by_message(
+    app: &TestApp,
+    phone_number_id: &str,
+) -> std::collections::HashMap<String, usize> {
+    let mut counts = std::collections::HashMap::new();
+    for sent in app.emulator.sent_messages(Some(phone_number_id)) {
+        if let Some(id) = sent.request["biz_opaque_callback_data"]
+            .as_str()
+            .and_then(|d| d.strip_prefix("wg:"))
+        {
+            *counts.entry(id.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+on_both_databases! {
+    async fn through_5xx_an_expired_token_and_timeouts_every_message_ends_read_or_failed_with_a_reason(app) {
+        let mut app = app;
+        app.stop().await;
+        // A Graph call gives up after 1 s; a send Meta never confirms fails 2 s later.
+        let app = TestApp::spawn_with(app.db, |settings| {
+            settings.graph_timeout = Duration::from_secs(1);
+            settings.send_outcome_grace = Duration::from_secs(2);
+        })
+        .await;
+        let number = app.connect_number().await;
+        app.meta_behaves(&number, statuses_all_the_way());
+        let mut customers = Vec::new();
+        for i in 0..24 {
+            let customer = format!("4917000{:05}", i);
+            app.customer_writes(&number, &customer, "hi").await;
+            customers.push(customer);
+        }
+        let send = |customer: &str, text: &str| app.send(json!({"to": customer, "type": "text", "text": {"body": text}}));
+        let mut ids = Vec::new();
+
+        // 1. Meta answers 30% of sends with 503.
+        let flaky = app.emulator.add_fault(FaultSpec {
+            phone_number_id: Some(number.phone_number_id.clone()),
+            endpoint: Some(GraphEndpoint::Messages),
+            kind: Some(FaultKind::ServiceUnavailable),
+            probability: Some(0.3),
+            seed: Some(7),
+            ..Default::default()
+        }).unwrap();
+        let mut phase_one = Vec::new();
+        for customer in &customers[..12] {
+            let (status, queued) = send(customer, "flaky").await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+            phase_one.push(queued["id"].as_str().unwrap().to_owned());
+        }
+        for id in &phase_one {
+            let message = app.message_reaches(id, &["read", "failed"], Duration::from_secs(20)).await;
+            if message["status"] == "failed" {
+                assert!(message["error"]["title"].is_string() || message["error"]["message"].is_string(), "a failure says why: {message}");
+            }
+        }
+        app.emulator.remove_fault(flaky);
+        ids.extend(phase_one);
+
+        // 2. The token expires: the connection needs new credentials and what is queued fails with
+        // that reason. At one message a second, the five below are all queued behind a first one
+        // before any of them reaches Meta.
+        let path = format!("/api/v1/connections/{}", number.id());
+        let (status, _) = app.patch(&path, json!({"throughput_per_second": 1})).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, first) = send(&customers[12], "before").await;
+        app.message_reaches(first["id"].as_str().unwrap(), &["read"], Duration::from_secs(10)).await;
+        app.emulator.add_fault(FaultSpec {
+            phone_number_id: Some(number.phone_number_id.clone()),
+            endpoint: Some(GraphEndpoint::Messages),
+            kind: Some(FaultKind::ExpiredToken),
+            times: 1,
+            ..Default::default()
+        }).unwrap();
+        let mut phase_two = Vec::new();
+        for customer in &customers[13..18] {
+            let (status, queued) = send(customer, "token").await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+            phase_two.push(queued["id"].as_str().unwrap().to_owned());
+        }
+        for (i, id) in phase_two.iter().enumerate() {
+            let message = app.message_reaches(id, &["failed"], Duration::from_secs(20)).await;
+            assert_eq!(message["error"]["code"], 190, "{message}");
+            if i > 0 {
+                assert_eq!(message["error"]["title"], "Connection needs new credentials", "{message}");
+                assert!(message["wamid"].is_null(), "never reached Meta: {message}");
+            }
+        }
+        let (_, connection) = app.get(&format!("/api/v1/connections/{}", number.id())).await;
+        assert_eq!(connection["status"], "needs_reauth");
+        assert!(connection["status_reason"].as_str().unwrap().contains("access token"), "{connection}");
+        let (status, body) = app.send(json!({"to": customers[18], "type": "text", "text": {"body": "refused"}})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["error"]["code"], "connection_needs_reauth");
+        let (status, _) = app.patch(&path, json!({"access_token": number.access_token, "throughput_per_second": 80})).await;
+        assert_eq!(status, StatusCode::OK);
+        ids.extend(phase_two);
+
+        // 3. Calls time out. Meta took those sends anyway: their status webhooks carry our callback
+        // data, so they are tied to the messages and end `read`, and nothing is sent twice.
+        app.emulator.add_fault(FaultSpec {
+            phone_number_id: Some(number.phone_number_id.clone()),
+            endpoint: Some(GraphEndpoint::Messages),
+            kind: Some(FaultKind::Timeout),
+            delay_ms: Some(1500),
+            times: 2,
+            ..Default::default()
+        }).unwrap();
+        let mut phase_three = Vec::new();
+        for customer in &customers[18..22] {
+            let (_, queued) = send(customer, "slow").await;
+            phase_three.push(queued["id"].as_str().unwrap().to_owned());
+        }
+        for id in &phase_three {
+            let message = app.message_reaches(id, &["read", "failed"], Duration::from_secs(20)).await;
+            assert_eq!(message["status"], "read", "{message}");
+        }
+        ids.extend(phase_three);
+
+        // 4. A call times out and Meta never reports on it: after the grace period it fails, unsent again.
+        app.meta_behaves(&number, PhoneNumberUpdate { auto_statuses: Some(vec![]), ..Default::default() });
+        app.emulator.add_fault(FaultSpec {
+            phone_number_id: Some(number.phone_number_id.clone()),
+            endpoint: Some(GraphEndpoint::Messages),
+            kind: Some(FaultKind::Timeout),
+            delay_ms: Some(1500),
+            times: 1,
+            ..Default::default()
+        }).unwrap();
+        let (_, queued) = send(&customers[22], "lost").await;
+        let lost = queued["id"].as_str().unwrap().to_owned();
+        let message = app.message_reaches(&lost, &["failed"], Duration::from_secs(20)).await;
+        assert_eq!(message["error"]["title"], "send_outcome_unknown");
+        assert!(message["error"]["message"].as_str().unwrap().contains("not sent again"));
+        ids.push(lost);
+
+        let sends = accepted_sends_by_message(&app, &number.phone_number_id);
+        for id in &ids {
+            assert!(sends.get(id).copied().unwrap_or(0) <= 1, "message {id} was sent twice");
+            let (_, message) = app.get(&format!("/api/v1/messages/{id}")).await;
+            assert!(message["status"] == "read" || message["status"] == "failed", "{message}");
+        }
+    }
+}
