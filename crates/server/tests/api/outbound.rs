@@ -390,7 +390,7 @@ on_both_databases! {
                 assert!(message["error"]["title"].is_string() || message["error"]["message"].is_string(), "a failure says why: {message}");
             }
         }
-        app.emulator.remove_fault(flaky);
+        app.emulator.remove_fault(flaky).unwrap();
         ids.extend(phase_one);
 
         // 2. The token expires: the connection needs new credentials and what is queued fails with
