@@ -60,9 +60,11 @@ impl ThroughputWindow {
         self.accepted.len() < usize::try_from(per_second).unwrap_or(usize::MAX)
     }
 
-    /// Notes an accepted send.
-    pub fn record(&mut self, now: Instant) {
-        self.accepted.push_back(now);
+    /// Notes an accepted send. Sends are counted at their arrival, and one that arrived a moment
+    /// earlier may be accepted a moment later, so the window is kept in arrival order.
+    pub fn record(&mut self, at: Instant) {
+        let position = self.accepted.partition_point(|&earlier| earlier <= at);
+        self.accepted.insert(position, at);
     }
 }
 
@@ -151,6 +153,18 @@ mod tests {
         // Everything has left the window two seconds on.
         let much_later = start + Duration::from_secs(3);
         assert!(window.allows(much_later, 20));
+    }
+
+    #[test]
+    fn sends_recorded_out_of_arrival_order_still_leave_the_window_on_time() {
+        let mut window = ThroughputWindow::default();
+        let start = Instant::now();
+        // The later arrival is accepted first.
+        window.record(start + Duration::from_millis(500));
+        window.record(start);
+        assert!(!window.allows(start + Duration::from_millis(900), 2));
+        // At 1000 ms the first arrival has left, though it was recorded second.
+        assert!(window.allows(start + Duration::from_millis(1_000), 2));
     }
 
     #[test]

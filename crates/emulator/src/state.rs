@@ -289,14 +289,16 @@ impl EmulatorState {
 
     /// Accepts a send unless a limit or the service window refuses it: records it, counts it, and
     /// queues its status webhooks (the number's automatic ones, or a `failed` 131047 when it went
-    /// outside the window and the number's `window_violation` is `failed_status`).
+    /// outside the window and the number's `window_violation` is `failed_status`). Limits count
+    /// the send at `arrived`, when its request came in.
     pub fn accept_send(
         &self,
         phone_number_id: &str,
         send: CheckedSend,
+        arrived: Instant,
     ) -> Result<SendOutcome, EmulatorError> {
         let now = payloads::unix_now();
-        let clock = Instant::now();
+        let clock = arrived;
         let mut guard = self.world();
         let world = &mut *guard;
         let number = world

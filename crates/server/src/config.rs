@@ -117,6 +117,16 @@ pub struct SettingsArgs {
     )]
     pub send_outcome_grace_secs: u64,
 
+    /// Seconds a background job is held by the process that took it; if that process dies, the
+    /// job is taken again after this long. Must exceed the longest job (a Graph call's timeout).
+    #[arg(
+        long,
+        env = "WAGATE_JOB_LEASE_SECS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub job_lease_secs: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -172,6 +182,8 @@ pub struct Settings {
     pub send_max_attempts: i64,
     /// How long a send whose outcome is unknown waits for Meta's confirmation before it fails.
     pub send_outcome_grace: Duration,
+    /// How long a claimed job stays with its process.
+    pub job_lease: Duration,
     pub log_json: bool,
 }
 
@@ -251,6 +263,7 @@ impl SettingsArgs {
             graph_timeout: Duration::from_secs(self.graph_timeout_secs.max(1)),
             send_max_attempts: i64::from(self.send_max_attempts.clamp(1, 100)),
             send_outcome_grace: Duration::from_secs(self.send_outcome_grace_secs.max(1)),
+            job_lease: Duration::from_secs(self.job_lease_secs.max(2)),
             log_json,
         })
     }

@@ -22,6 +22,11 @@ use crate::faults::{FaultAction, FaultAnswer, FaultId};
 use crate::listener::ConnectionCut;
 use crate::state::{EmulatorState, World};
 
+/// When a Graph call's request arrived, before any of the emulator's own work: limits count
+/// arrivals, as Meta's edge would, so the emulator's busy moments are not charged to the sender.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Arrived(pub Instant);
+
 /// The most a delayed call's body is read ahead; Graph's own bodies are far smaller.
 const MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
 
@@ -65,6 +70,8 @@ pub(crate) async fn intercept(
         .get::<ConnectInfo<ConnectionCut>>()
         .map(|ConnectInfo(cut)| cut.clone());
 
+    let mut request = request;
+    request.extensions_mut().insert(Arrived(started));
     let handling = tokio::spawn({
         let state = state.clone();
         async move {

@@ -35,6 +35,7 @@ async fn send(
     let request = SendRequest::parse(&body).map_err(SendError::Invalid)?;
     let outbox = Outbox {
         store: &state.store,
+        limiter: &state.limiter,
         events: &state.events,
         jobs_wakeup: &state.jobs_wakeup,
         max_attempts: state.settings.send_max_attempts,

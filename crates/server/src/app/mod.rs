@@ -187,9 +187,13 @@ impl Application {
                 self.tuning.processor.unwrap_or_default(),
             );
             background.push(tokio::spawn(processor.run(stop.clone())));
+            let jobs = self.tuning.jobs.unwrap_or(RunnerConfig {
+                lease: self.state.settings.job_lease,
+                ..RunnerConfig::default()
+            });
             background.push(tokio::spawn(crate::jobs::run(
                 self.state.clone(),
-                self.tuning.jobs.unwrap_or_default(),
+                jobs,
                 stop.clone(),
             )));
         }

@@ -49,7 +49,7 @@ pub struct RunnerConfig {
 impl Default for RunnerConfig {
     fn default() -> Self {
         Self {
-            concurrency: 16,
+            concurrency: 64,
             lease: Duration::from_secs(120),
             idle_poll: Duration::from_millis(500),
             first_backoff: Duration::from_secs(2),

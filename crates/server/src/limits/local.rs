@@ -16,8 +16,16 @@ pub(crate) trait Clock: Send + Sync + 'static {
 }
 
 /// The real clock: microseconds since the budgets were created.
-struct MonotonicClock {
+pub(crate) struct MonotonicClock {
     origin: Instant,
+}
+
+impl MonotonicClock {
+    pub(crate) fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+        }
+    }
 }
 
 impl Clock for MonotonicClock {
@@ -43,12 +51,7 @@ struct Table {
 
 impl LocalBudgets {
     pub(crate) fn new() -> Self {
-        Self::with_clock(
-            Box::new(MonotonicClock {
-                origin: Instant::now(),
-            }),
-            SWEEP_THRESHOLD,
-        )
+        Self::with_clock(Box::new(MonotonicClock::new()), SWEEP_THRESHOLD)
     }
 
     pub(crate) fn with_clock(clock: Box<dyn Clock>, sweep_above: usize) -> Self {

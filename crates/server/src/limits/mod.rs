@@ -26,6 +26,7 @@
 mod gcra;
 mod local;
 mod redis_backend;
+mod window;
 
 #[cfg(test)]
 mod tests;
@@ -34,8 +35,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use local::LocalBudgets;
+use local::{LocalBudgets, MonotonicClock};
 use redis_backend::{RedisBudgets, RedisCallError};
+use window::DepartureLogs;
 
 /// How long `from_redis_url` waits for Redis to answer at start.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -113,6 +115,8 @@ pub struct RateLimiter {
 struct Budgets {
     /// Always there: the only budgets without Redis, the fallback with it.
     local: LocalBudgets,
+    /// Recent departures per key, for `admit_departure` without Redis (or while it is away).
+    departures: DepartureLogs,
     redis: Option<SharedBudgets>,
 }
 
@@ -140,6 +144,7 @@ impl RateLimiter {
         Self {
             inner: Arc::new(Budgets {
                 local: LocalBudgets::new(),
+                departures: DepartureLogs::new(Box::new(MonotonicClock::new())),
                 redis: None,
             }),
         }
@@ -170,6 +175,7 @@ impl RateLimiter {
         Ok(Self {
             inner: Arc::new(Budgets {
                 local: LocalBudgets::new(),
+                departures: DepartureLogs::new(Box::new(MonotonicClock::new())),
                 redis: Some(SharedBudgets {
                     redis,
                     health: Health::new(probe_interval),
@@ -213,6 +219,31 @@ impl RateLimiter {
             shared.health.fell_back();
         }
         self.inner.local.reserve(key, quota)
+    }
+
+    /// The last check before a call leaves: records a departure for `key` if fewer than `cap`
+    /// left in the last `window`, else answers how long until one of them drops out of it.
+    /// Reservations space sends evenly; this keeps late, bunched sends from ever putting more
+    /// than `cap` into one window as Meta counts it.
+    pub async fn admit_departure(
+        &self,
+        key: &str,
+        cap: u32,
+        window: Duration,
+    ) -> Result<(), Duration> {
+        if let Some(shared) = &self.inner.redis {
+            if shared.health.should_try_redis() {
+                match shared.redis.admit_departure(key, cap, window).await {
+                    Ok(answer) => {
+                        shared.health.succeeded();
+                        return answer;
+                    }
+                    Err(err) => shared.failed(&err),
+                }
+            }
+            shared.health.fell_back();
+        }
+        self.inner.departures.admit(key, cap, window)
     }
 
     /// Meta answered "too fast" (130429, 131056): hold `key` back for `penalty` from now, on top

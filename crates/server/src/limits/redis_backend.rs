@@ -71,6 +71,27 @@ end
 return 0
 ";
 
+/// Sliding log of departures. KEYS[1]: the log (a sorted set of departure instants);
+/// ARGV[1]: the window (µs); ARGV[2]: the cap; ARGV[3]: a unique member name. Records a
+/// departure and returns 0 when fewer than the cap are in the window, else returns how many µs
+/// until the oldest leaves it (nothing recorded).
+const DEPART_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local window = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < cap then
+  redis.call('ZADD', KEYS[1], now, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = tonumber(oldest[2]) + window - now
+if wait < 1 then wait = 1 end
+return wait
+";
+
 /// Why a call to Redis did not give an answer; the caller then falls back to local budgets.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum RedisCallError {
@@ -88,6 +109,7 @@ pub(crate) struct RedisBudgets {
     take: Script,
     reserve: Script,
     penalize: Script,
+    depart: Script,
 }
 
 impl RedisBudgets {
@@ -101,6 +123,7 @@ impl RedisBudgets {
             take: Script::new(TAKE_SCRIPT),
             reserve: Script::new(RESERVE_SCRIPT),
             penalize: Script::new(PENALIZE_SCRIPT),
+            depart: Script::new(DEPART_SCRIPT),
         })
     }
 
@@ -156,6 +179,25 @@ impl RedisBudgets {
         let mut invocation = self.penalize.key(redis_key(key));
         invocation.arg(hold);
         within(CALL_TIMEOUT, invocation.invoke_async::<()>(&mut connection)).await
+    }
+
+    pub(crate) async fn admit_departure(
+        &self,
+        key: &str,
+        cap: u32,
+        window: Duration,
+    ) -> Result<Result<(), Duration>, RedisCallError> {
+        let mut connection = self.connection();
+        let mut invocation = self.depart.key(redis_key(&format!("{key}:departures")));
+        invocation
+            .arg(gcra::duration_us(window))
+            .arg(cap.max(1))
+            .arg(uuid::Uuid::now_v7().to_string());
+        let wait_us: u64 = within(CALL_TIMEOUT, invocation.invoke_async(&mut connection)).await?;
+        Ok(match wait_us {
+            0 => Ok(()),
+            wait_us => Err(Duration::from_micros(wait_us)),
+        })
     }
 
     /// Drops the current connection; the next call opens a new one.

@@ -144,6 +144,36 @@ async fn reservations_through_two_processes_queue_one_interval_apart() {
 }
 
 #[tokio::test]
+async fn departures_through_two_processes_share_one_window_cap() {
+    let Some(url) = test_redis_url() else { return };
+    let (first, second) = (shared_limiter(&url).await, shared_limiter(&url).await);
+    let key = unique_key("departures");
+    let window = Duration::from_millis(400);
+    let mut admitted = 0;
+    let mut refused = None;
+    for i in 0..12 {
+        let limiter = if i % 2 == 0 { &first } else { &second };
+        match limiter.admit_departure(&key, 5, window).await {
+            Ok(()) => admitted += 1,
+            Err(wait) => {
+                refused.get_or_insert(wait);
+            }
+        }
+    }
+    assert_eq!(
+        admitted, 5,
+        "five departures in the window, from both processes together"
+    );
+    let wait = refused.expect("the sixth was refused");
+    assert!(
+        wait > Duration::from_millis(300) && wait <= window,
+        "{wait:?}"
+    );
+    tokio::time::sleep(wait).await;
+    assert_eq!(second.admit_departure(&key, 5, window).await, Ok(()));
+}
+
+#[tokio::test]
 async fn local_reservations_queue_in_order() {
     let limiter = RateLimiter::local();
     let quota = Quota::new(1000.0, 1);

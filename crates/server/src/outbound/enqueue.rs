@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use super::validate::{ValidatedMessage, validate};
 use crate::clock::{now_ms, rfc3339};
+use crate::limits::RateLimiter;
 use crate::phone::PhoneNumber;
 use crate::realtime::{Event, EventBus, kind};
 use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_NEEDS_REAUTH};
@@ -217,6 +218,8 @@ pub struct Enqueued {
 /// What `enqueue` needs.
 pub struct Outbox<'a> {
     pub store: &'a Store,
+    /// Budgets are reserved as a send is queued, so its job runs when it may leave.
+    pub limiter: &'a RateLimiter,
     pub events: &'a EventBus,
     pub jobs_wakeup: &'a Arc<Notify>,
     /// Send attempts before a retryable failure becomes final.
@@ -344,7 +347,15 @@ pub async fn enqueue(
         }
         Err(e) => return Err(e.into()),
     }
-    let job_payload = json!({ "message_id": id }).to_string();
+    let (run_at, planned) = super::sender::schedule(
+        outbox.limiter,
+        &connection,
+        wa_id,
+        super::sender::SendPayload::new(&id),
+    )
+    .await;
+    let job_payload =
+        serde_json::to_string(&planned).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let unique_key = format!("{SEND_JOB}:{id}");
     store
         .enqueue_job(
@@ -354,7 +365,7 @@ pub async fn enqueue(
                 payload: &job_payload,
                 tenant_id: Some(tenant_id),
                 unique_key: Some(&unique_key),
-                run_at: now,
+                run_at: run_at.max(now),
                 max_attempts: outbox.max_attempts,
                 now,
             },

@@ -28,7 +28,7 @@ use super::CALLBACK_PREFIX;
 use crate::app::state::AppState;
 use crate::clock::now_ms;
 use crate::jobs::JobFailure;
-use crate::limits::Quota;
+use crate::limits::{Quota, RateLimiter};
 use crate::realtime::{Event, kind};
 use crate::store::StoreError;
 use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_NEEDS_REAUTH};
@@ -39,26 +39,86 @@ use crate::vault::SecretSlot;
 /// The job kind that closes the books on a send whose outcome is unknown.
 pub const RECONCILE_JOB: &str = "reconcile_send";
 
-/// How long a reserved budget may be waited for in place; longer waits give the job's slot back
+/// How long a job may wait in place for its run instant; longer waits give the job's slot back
 /// (keeping the reservation), so one busy number never holds every sender.
-const WAIT_IN_PLACE: Duration = Duration::from_millis(50);
-/// The share of a number's throughput the sender uses: arrival at Meta jitters by a few
-/// milliseconds, and pacing a hair under the limit keeps any one second under it.
+const WAIT_IN_PLACE_MS: i64 = 50;
+/// A send deferred to its reserved slot wakes this much earlier, to do its database work first:
+/// a call that leaves late bunches with the next ones, and Meta counts every second.
+const SLOT_LEAD_MS: i64 = 250;
+/// How long before its instant a send marks itself started: enough for that one write.
+const MARK_LEAD_MS: i64 = 30;
+/// How late a send may still use its reserved instant. Late sends bunch with the ones after them;
+/// the departure log (at most `DEPARTURE_SHARE` of the limit in any second) keeps a bunch under
+/// Meta's count, so this only stops one slow send from pushing its neighbours far out.
+const LATE_TOLERANCE_MS: i64 = 100;
+/// The share of a number's throughput its reservations are spaced at: arrival at Meta jitters by
+/// a few milliseconds, and pacing a hair under the limit keeps any one second under it.
 const THROUGHPUT_HEADROOM: f64 = 0.97;
+/// The most departures in any one second, as a share of the limit: the reservations' pace plus
+/// room for a late send or two, and still a couple of sends under what Meta counts.
+const DEPARTURE_SHARE: f64 = 0.98;
 /// How long a number is held back after Meta said it went too fast.
-const THROUGHPUT_PENALTY: Duration = Duration::from_secs(2);
+const THROUGHPUT_PENALTY: Duration = Duration::from_millis(500);
 /// How long a recipient is held back after Meta's pair rate limit.
 const PAIR_PENALTY: Duration = Duration::from_secs(6);
 
-#[derive(Serialize, Deserialize)]
-struct SendPayload {
-    message_id: String,
-    /// The recipient's pair budget is reserved for this send (it was deferred to that slot).
+/// A send job's payload: the message, and the budget instants already reserved for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SendPayload {
+    pub message_id: String,
+    /// When the recipient's pair budget reserved for this send is due (Unix ms).
     #[serde(default)]
-    pair_reserved: bool,
-    /// The number's throughput budget is reserved for this send.
+    pub pair_at: Option<i64>,
+    /// When the number's throughput budget reserved for this send is due (Unix ms).
     #[serde(default)]
-    number_reserved: bool,
+    pub slot_at: Option<i64>,
+}
+
+impl SendPayload {
+    pub fn new(message_id: &str) -> Self {
+        Self {
+            message_id: message_id.to_owned(),
+            pair_at: None,
+            slot_at: None,
+        }
+    }
+
+    /// The instant the send may leave, once both budgets are reserved.
+    fn departure(&self) -> Option<i64> {
+        Some(self.pair_at?.max(self.slot_at?))
+    }
+}
+
+/// Reserves what a send still lacks (the recipient's pair budget first, then the number's
+/// throughput) and answers when its job should run: shortly before it may leave, so the
+/// database work is done in time. Enqueueing calls it too, so a burst of sends is spread over
+/// its slots at once instead of each send taking and giving back a job slot to find its place.
+pub async fn schedule(
+    limiter: &RateLimiter,
+    connection: &ConnectionRow,
+    wa_id: &str,
+    mut payload: SendPayload,
+) -> (i64, SendPayload) {
+    if payload.pair_at.is_none() {
+        let wait = limiter
+            .reserve(&pair_key(connection, wa_id), Quota::pair_default())
+            .await;
+        payload.pair_at = Some(now_ms() + millis(wait));
+    }
+    let pair_at = payload.pair_at.unwrap_or_default();
+    // A recipient waited on for seconds does not hold a throughput slot meanwhile.
+    if payload.slot_at.is_none() && pair_at - now_ms() <= SLOT_LEAD_MS {
+        let wait = limiter
+            .reserve(&number_key(connection), number_quota(connection))
+            .await;
+        payload.slot_at = Some(now_ms() + millis(wait));
+    }
+    let leave = payload.departure().unwrap_or(pair_at);
+    (leave - SLOT_LEAD_MS, payload)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
 /// Runs one send job.
@@ -110,25 +170,15 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         return Err(JobFailure::Permanent(reason));
     }
 
-    if let Some(deferred) = take_budget(state, &connection, &message, &payload).await {
-        return Err(deferred);
-    }
-
-    let started = now_ms();
-    if !store
-        .mark_send_started(&message.id, started)
-        .await
-        .map_err(retry)?
-    {
-        return Ok(());
-    }
+    let slot_at = match take_budget(state, &connection, &message, &payload).await {
+        Ok(slot_at) => slot_at,
+        Err(deferred) => return Err(deferred),
+    };
+    // Everything the call needs is ready before its instant, so nothing stands between the
+    // last budget check and the request leaving.
     let token = match open_token(state, &connection) {
         Ok(token) => token,
         Err(reason) => {
-            store
-                .clear_send_started(&message.id, now_ms())
-                .await
-                .map_err(retry)?;
             fail(
                 state,
                 &message,
@@ -143,6 +193,43 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         }
     };
     let request = build_request(&message).map_err(|e| JobFailure::Permanent(e.to_string()))?;
+    // Marked only just before the call: a process that dies between the mark and the call leaves
+    // a message that can never be sent again (it fails after the grace period), so that gap is
+    // kept to the time the write takes.
+    sleep_until(slot_at - MARK_LEAD_MS).await;
+    if !store
+        .mark_send_started(&message.id, now_ms())
+        .await
+        .map_err(retry)?
+    {
+        return Ok(());
+    }
+    // A send that missed its instant by much takes a new one rather than crowding the ones after it.
+    let mut slot_at = slot_at;
+    if now_ms() > slot_at + LATE_TOLERANCE_MS {
+        metrics::counter!("wagate_send_slot_missed_total").increment(1);
+        let wait = state
+            .limiter
+            .reserve(&number_key(&connection), number_quota(&connection))
+            .await;
+        slot_at = now_ms() + millis(wait);
+    }
+    sleep_until(slot_at).await;
+    // The last guard: however sends were delayed on their way here, no second gets more of them
+    // than Meta allows.
+    let cap = departure_cap(&connection);
+    while let Err(wait) = state
+        .limiter
+        .admit_departure(&number_key(&connection), cap, Duration::from_secs(1))
+        .await
+    {
+        metrics::counter!("wagate_send_window_waits_total").increment(1);
+        tokio::time::sleep(wait).await;
+    }
+    let started = now_ms();
+    // Behind schedule by this much when the call left: how well the sender keeps its pace.
+    metrics::histogram!("wagate_send_departure_lateness_seconds")
+        .record((started - slot_at).max(0) as f64 / 1000.0);
     let answer = state
         .graph
         .send_message(&token, &connection.phone_number_id, &request)
@@ -163,57 +250,39 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
     }
 }
 
-/// Reserves the recipient's pair budget and the number's throughput budget, once each per send,
-/// and waits for them: in place when the slot is near, otherwise by deferring the job to it
-/// (the payload remembers what is reserved). Reservations queue in order, so messages to one
-/// customer go out in the order they were queued.
+/// Reserves whatever the send still lacks and answers the instant it may leave; a far instant
+/// defers the job (its payload keeps the reservations) to shortly before it. Reservations queue
+/// in order, so messages to one customer go out in the order they were queued.
 async fn take_budget(
     state: &AppState,
     connection: &ConnectionRow,
     message: &MessageRow,
     payload: &SendPayload,
-) -> Option<JobFailure> {
-    let mut reserved = SendPayload {
-        message_id: payload.message_id.clone(),
-        pair_reserved: payload.pair_reserved,
-        number_reserved: payload.number_reserved,
-    };
-    if !reserved.pair_reserved {
-        let wait = state
-            .limiter
-            .reserve(
-                &pair_key(connection, &message.contact_wa_id),
-                Quota::pair_default(),
-            )
-            .await;
-        reserved.pair_reserved = true;
-        if let Some(deferred) = wait_or_defer(wait, &reserved).await {
-            return Some(deferred);
+) -> Result<i64, JobFailure> {
+    let mut current = payload.clone();
+    loop {
+        let (run_at, next) =
+            schedule(&state.limiter, connection, &message.contact_wa_id, current).await;
+        let wait = run_at - now_ms();
+        if wait > WAIT_IN_PLACE_MS {
+            return Err(defer(Duration::from_millis(wait as u64), &next));
         }
-    }
-    if !reserved.number_reserved {
-        let wait = state
-            .limiter
-            .reserve(&number_key(connection), number_quota(connection))
-            .await;
-        reserved.number_reserved = true;
-        if let Some(deferred) = wait_or_defer(wait, &reserved).await {
-            return Some(deferred);
+        if let Some(departure) = next.departure() {
+            return Ok(departure);
         }
+        if wait > 0 {
+            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+        }
+        current = next;
     }
-    None
 }
 
-async fn wait_or_defer(wait: Duration, reserved: &SendPayload) -> Option<JobFailure> {
-    if wait <= WAIT_IN_PLACE {
-        tokio::time::sleep(wait).await;
-        return None;
-    }
+fn defer(wait: Duration, reserved: &SendPayload) -> JobFailure {
     metrics::counter!("wagate_send_deferred_total").increment(1);
-    Some(JobFailure::Defer {
+    JobFailure::Defer {
         wait,
         payload: serde_json::to_string(reserved).ok(),
-    })
+    }
 }
 
 fn number_key(connection: &ConnectionRow) -> String {
@@ -228,6 +297,19 @@ fn pair_key(connection: &ConnectionRow, wa_id: &str) -> String {
 fn number_quota(connection: &ConnectionRow) -> Quota {
     let rate = connection.throughput_per_second.clamp(1, 1000) as f64;
     Quota::new(rate * THROUGHPUT_HEADROOM, 1)
+}
+
+/// The most sends of a number that may leave in any one second.
+fn departure_cap(connection: &ConnectionRow) -> u32 {
+    let rate = connection.throughput_per_second.clamp(1, 1000) as f64;
+    ((rate * DEPARTURE_SHARE).floor() as u32).max(1)
+}
+
+async fn sleep_until(instant_ms: i64) {
+    let wait = instant_ms - now_ms();
+    if wait > 0 {
+        tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+    }
 }
 
 fn open_token(state: &AppState, connection: &ConnectionRow) -> Result<SecretString, String> {
@@ -325,7 +407,7 @@ async fn handle_error(
     if class.is_retryable() && job.attempts < job.max_attempts {
         metrics::counter!("wagate_send_retries_total").increment(1);
         // The next attempt takes new budget: the reserved slots were used by this one.
-        let fresh = json!({ "message_id": message.id }).to_string();
+        let fresh = serde_json::to_string(&SendPayload::new(&message.id)).unwrap_or_default();
         state
             .store
             .set_job_payload(&job.id, &fresh)

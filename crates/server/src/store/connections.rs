@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Store, StoreError, col};
+use super::{Durability, Store, StoreError, WriteQuery, col};
 
 pub const STATUS_CONNECTED: &str = "connected";
 pub const STATUS_NEEDS_REAUTH: &str = "needs_reauth";
@@ -122,9 +122,8 @@ impl Store {
         .bind(row.created_at)
         .bind(row.updated_at)
         .bind(row.throughput_per_second)
-        .execute(&self.write)
-        .await
-        .map_err(StoreError::from);
+        .run_on(self, Durability::Full)
+        .await;
         match result {
             Err(e) if e.is_unique_violation() => Err(InsertConnectionError::PhoneNumberTaken),
             Err(e) => Err(e.into()),
@@ -250,7 +249,7 @@ impl Store {
         .bind(i64::from(update.mark_connected))
         .bind(now)
         .bind(update.throughput_per_second)
-        .execute(&self.write)
+        .run_on(self, Durability::Full)
         .await?;
         if result.rows_affected() == 0 {
             return Ok(None);
@@ -274,7 +273,7 @@ impl Store {
         .bind(status)
         .bind(reason)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Full)
         .await?;
         Ok(())
     }
@@ -295,7 +294,7 @@ impl Store {
         .bind(tenant_id)
         .bind(id)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Full)
         .await?;
         if result.rows_affected() == 0 {
             return Ok(None);

@@ -3,7 +3,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Conn, Store, StoreError, col};
+use super::{Conn, Durability, Store, StoreError, WriteQuery, col};
 use crate::clock::SERVICE_WINDOW_MS;
 
 #[derive(Debug, Clone)]
@@ -144,7 +144,7 @@ impl Store {
         .bind(tenant_id)
         .bind(id)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Full)
         .await?;
         if result.rows_affected() == 0 {
             return Ok(None);

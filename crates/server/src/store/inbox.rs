@@ -175,6 +175,7 @@ impl Store {
         error: &str,
         park: bool,
     ) -> Result<(), StoreError> {
+        let mut tx = self.begin_inbox(true).await?;
         sqlx::query(
             "UPDATE inbox SET attempts = $2, next_attempt_at = $3, last_error = $4,
                  state = CASE WHEN $5 = 1 THEN 'parked' ELSE state END
@@ -185,8 +186,9 @@ impl Store {
         .bind(next_attempt_at)
         .bind(error)
         .bind(i64::from(park))
-        .execute(&self.inbox.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -262,14 +264,16 @@ impl Store {
         if self.connection(tenant_id, &connection_id).await?.is_none() {
             return Ok(None);
         }
+        let mut tx = self.begin_inbox(true).await?;
         let result = sqlx::query(
             "UPDATE inbox SET state = 'pending', attempts = 0, next_attempt_at = $2
              WHERE id = $1 AND state = 'parked'",
         )
         .bind(id)
         .bind(now)
-        .execute(&self.inbox.write)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         if result.rows_affected() == 0 {
             return Ok(None);
         }

@@ -4,7 +4,7 @@
 //! claimed again. Attempts are counted at claim time, so a job that crashes its worker every time
 //! still reaches its limit and stops.
 
-use super::{Backend, Conn, Store, StoreError, col};
+use super::{Backend, Conn, Durability, Store, StoreError, WriteQuery, col};
 
 pub const STATE_READY: &str = "ready";
 pub const STATE_RUNNING: &str = "running";
@@ -98,7 +98,7 @@ impl Store {
             .bind(lease_ms)
             .bind(worker)
             .bind(limit)
-            .fetch_all(&self.write)
+            .fetch_all_on(self, Durability::Relaxed)
             .await?
             .iter()
             .map(|r| {
@@ -123,7 +123,7 @@ impl Store {
         .bind(id)
         .bind(worker)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Relaxed)
         .await?;
         Ok(())
     }
@@ -152,7 +152,7 @@ impl Store {
         })
         .bind(run_at)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Relaxed)
         .await?;
         Ok(())
     }
@@ -178,7 +178,7 @@ impl Store {
         .bind(run_at)
         .bind(now)
         .bind(payload)
-        .execute(&self.write)
+        .run_on(self, Durability::Relaxed)
         .await?;
         Ok(())
     }
@@ -188,7 +188,7 @@ impl Store {
         sqlx::query("UPDATE jobs SET payload = $2 WHERE id = $1")
             .bind(id)
             .bind(payload)
-            .execute(&self.write)
+            .run_on(self, Durability::Relaxed)
             .await?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{Conn, Store, StoreError, col};
+use super::{Conn, Durability, Store, StoreError, WriteQuery, col};
 
 pub const DIRECTION_INBOUND: &str = "inbound";
 pub const DIRECTION_OUTBOUND: &str = "outbound";
@@ -292,7 +292,7 @@ impl Store {
         let sql = format!("{SELECT} WHERE m.id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .fetch_optional(&self.write)
+            .fetch_optional(self.reader())
             .await?
             .as_ref()
             .map(from_row)
@@ -324,7 +324,7 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Full)
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -337,7 +337,7 @@ impl Store {
         )
         .bind(id)
         .bind(now)
-        .execute(&self.write)
+        .run_on(self, Durability::Full)
         .await?;
         Ok(())
     }
@@ -384,7 +384,7 @@ impl Store {
         .bind(error.title.as_deref())
         .bind(error.message.as_deref())
         .bind(now)
-        .fetch_optional(&self.write)
+        .fetch_optional_on(self, Durability::Full)
         .await?;
         row.map(|r| status_change(&r, "failed")).transpose()
     }
@@ -410,7 +410,7 @@ impl Store {
         .bind(error.title.as_deref())
         .bind(error.message.as_deref())
         .bind(now)
-        .fetch_all(&self.write)
+        .fetch_all_on(self, Durability::Full)
         .await?
         .iter()
         .map(|r| status_change(r, "failed"))

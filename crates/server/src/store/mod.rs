@@ -194,6 +194,14 @@ impl Store {
         Ok(tx)
     }
 
+    /// Starts a write transaction of the given durability.
+    pub async fn begin_with(&self, durability: Durability) -> Result<Tx, StoreError> {
+        match durability {
+            Durability::Full => self.begin().await,
+            Durability::Relaxed => self.begin_derived().await,
+        }
+    }
+
     /// Starts a write transaction for work derived from something already durable (applying
     /// stored webhooks). Its commit may be lost in a power failure, in which case the inbox rows it
     /// marked done are simply applied again, harmlessly; in exchange it skips the disk flush that
@@ -275,6 +283,73 @@ fn sqlite_url_with_create(raw: &str) -> Result<String, StoreError> {
         Some(q) => format!("sqlite://{path}?{q}&mode=rwc"),
         None => format!("sqlite://{path}?mode=rwc"),
     })
+}
+
+/// How hard a write insists on reaching the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// On disk before the call returns: facts that exist nowhere else.
+    Full,
+    /// May be lost in a power failure: bookkeeping that is redone if lost (job leases, a row
+    /// applied again). Skips the flush, so it does not hold up the writes queued behind it.
+    Relaxed,
+}
+
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Runs a single write statement in its own transaction of the chosen durability. On SQLite the
+/// durability is a setting of the one writer connection, so no write may leave it to chance.
+pub(crate) trait WriteQuery {
+    async fn run_on(
+        self,
+        store: &Store,
+        durability: Durability,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError>;
+    async fn fetch_all_on(
+        self,
+        store: &Store,
+        durability: Durability,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError>;
+    async fn fetch_optional_on(
+        self,
+        store: &Store,
+        durability: Durability,
+    ) -> Result<Option<sqlx::any::AnyRow>, StoreError>;
+}
+
+impl WriteQuery for AnyQuery<'_> {
+    async fn run_on(
+        self,
+        store: &Store,
+        durability: Durability,
+    ) -> Result<sqlx::any::AnyQueryResult, StoreError> {
+        let mut tx = store.begin_with(durability).await?;
+        let result = self.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn fetch_all_on(
+        self,
+        store: &Store,
+        durability: Durability,
+    ) -> Result<Vec<sqlx::any::AnyRow>, StoreError> {
+        let mut tx = store.begin_with(durability).await?;
+        let rows = self.fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    async fn fetch_optional_on(
+        self,
+        store: &Store,
+        durability: Durability,
+    ) -> Result<Option<sqlx::any::AnyRow>, StoreError> {
+        let mut tx = store.begin_with(durability).await?;
+        let row = self.fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
 }
 
 /// The inbox file beside an SQLite database: `x/wagate.db` -> `x/wagate-inbox.db`.

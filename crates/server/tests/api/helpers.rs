@@ -211,6 +211,7 @@ impl TestApp {
             graph_timeout: Duration::from_secs(5),
             send_max_attempts: 3,
             send_outcome_grace: Duration::from_secs(2),
+            job_lease: Duration::from_secs(30),
             log_json: false,
         };
         adjust(&mut settings);

@@ -1,6 +1,8 @@
 //! The `wagate` binary as people run it: separate processes for the server and the emulator,
 //! configured by environment, driven over HTTP; and the server killed with SIGKILL mid-traffic.
 
+mod sending;
+
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -10,11 +12,21 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Held by every test that starts servers under load, so they run one at a time: two of them
+/// side by side on a small machine delay each other's calls by tens of milliseconds, and the
+/// rate tests measure Meta's limit to the millisecond.
+static MACHINE: Mutex<()> = Mutex::const_new(());
+
+pub(crate) async fn machine_to_myself() -> MutexGuard<'static, ()> {
+    MACHINE.lock().await
+}
 
 const BIN: &str = env!("CARGO_BIN_EXE_wagate");
 const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -22,7 +34,7 @@ fn free_port() -> u16 {
 }
 
 /// A child process killed when the test ends, however it ends.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -31,7 +43,7 @@ impl Drop for Proc {
     }
 }
 
-fn wagate(data_dir: &Path, database_url: &str, listen: &str, graph: &str) -> Command {
+pub(crate) fn wagate(data_dir: &Path, database_url: &str, listen: &str, graph: &str) -> Command {
     let mut command = Command::new(BIN);
     command
         .env_clear()
@@ -47,7 +59,7 @@ fn wagate(data_dir: &Path, database_url: &str, listen: &str, graph: &str) -> Com
     command
 }
 
-async fn wait_until_up(client: &reqwest::Client, url: &str) {
+pub(crate) async fn wait_until_up(client: &reqwest::Client, url: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if let Ok(response) = client.get(url).send().await
@@ -60,7 +72,7 @@ async fn wait_until_up(client: &reqwest::Client, url: &str) {
     panic!("{url} did not come up");
 }
 
-fn postgres_or_skip(name: &str) -> Option<String> {
+pub(crate) fn postgres_or_skip(name: &str) -> Option<String> {
     match std::env::var("WAGATE_TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ => {
@@ -74,7 +86,7 @@ fn postgres_or_skip(name: &str) -> Option<String> {
     }
 }
 
-async fn fresh_postgres_database(server_url: &str, name: &str) -> String {
+pub(crate) async fn fresh_postgres_database(server_url: &str, name: &str) -> String {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(server_url).await.expect("postgres");
     let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -94,6 +106,7 @@ async fn fresh_postgres_database(server_url: &str, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_user_connects_the_emulator_and_sees_a_customer_message_within_a_second() {
+    let _machine = machine_to_myself().await;
     let data = tempfile::tempdir().unwrap();
     let database_url = format!("sqlite://{}/wagate.db", data.path().display());
     let emulator_port = free_port();
@@ -292,6 +305,7 @@ async fn send_until_stopped(
 }
 
 async fn killing_the_server_loses_no_acknowledged_webhook(database_url: String) {
+    let _machine = machine_to_myself().await;
     let data = tempfile::tempdir().unwrap();
     let emulator_port = free_port();
     let server_port = free_port();

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -43,8 +43,10 @@ async fn post_messages(
     query: Result<Query<HashMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
     uri: Uri,
+    arrived: Option<Extension<super::intercept::Arrived>>,
     body: Bytes,
 ) -> Result<Response, GraphError> {
+    let arrived = arrived.map_or_else(std::time::Instant::now, |Extension(at)| at.0);
     if !is_api_version(&version) {
         return Err(GraphError::unknown_path(uri.path()));
     }
@@ -88,7 +90,7 @@ async fn post_messages(
         request,
     };
     let wamid = match state
-        .accept_send(&phone_number_id, send)
+        .accept_send(&phone_number_id, send, arrived)
         .map_err(internal)?
     {
         SendOutcome::Accepted { wamid } => wamid,
