@@ -33,6 +33,9 @@ pub enum Command {
     },
     /// The background workers only (inbox processing, jobs), for several processes on one database.
     Worker,
+    /// Everything a newcomer needs in one process: server, Cloud API emulator and simulated
+    /// customers, on the embedded database; prints the dashboard URL, a login and an API key.
+    Demo(crate::demo::DemoArgs),
     /// The Cloud API emulator alone: Graph API stand-in and signed webhook delivery.
     Emulator {
         /// Address the emulator binds.
@@ -95,6 +98,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Demo(args) => crate::demo::run(settings, args).await,
         Command::Emulator { emulator_listen } => run_emulator(emulator_listen).await,
         Command::Tenant(TenantCommand::Create(args)) => create_tenant(settings, args).await,
         Command::Migrate => migrate(settings).await,

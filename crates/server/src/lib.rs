@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod demo;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;

@@ -1,6 +1,7 @@
 //! The `wagate` binary as people run it: separate processes for the server and the emulator,
 //! configured by environment, driven over HTTP; and the server killed with SIGKILL mid-traffic.
 
+mod demo;
 mod sending;
 
 use std::net::TcpListener;
@@ -23,7 +24,7 @@ pub(crate) async fn machine_to_myself() -> MutexGuard<'static, ()> {
     MACHINE.lock().await
 }
 
-const BIN: &str = env!("CARGO_BIN_EXE_wagate");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_wagate");
 const MASTER_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 pub(crate) fn free_port() -> u16 {
@@ -479,6 +480,7 @@ fn every_command_has_help_and_migrate_is_repeatable() {
         vec!["--help"],
         vec!["serve", "--help"],
         vec!["worker", "--help"],
+        vec!["demo", "--help"],
         vec!["emulator", "--help"],
         vec!["tenant", "create", "--help"],
         vec!["migrate", "--help"],
