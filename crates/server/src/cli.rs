@@ -72,6 +72,9 @@ pub struct TenantCreateArgs {
 pub enum BenchCommand {
     /// Signed webhooks from many concurrent connections against a real server; prints throughput and latency.
     Ingest(crate::bench::IngestBenchArgs),
+    /// Template messages queued for one number and then for many; prints sends per second per
+    /// number against Meta's limit and in aggregate.
+    Send(crate::bench::SendBenchArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -103,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(TenantCommand::Create(args)) => create_tenant(settings, args).await,
         Command::Migrate => migrate(settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => crate::bench::ingest(settings, args).await,
+        Command::Bench(BenchCommand::Send(args)) => crate::bench::send(settings, args).await,
     }
 }
 

@@ -485,6 +485,7 @@ fn every_command_has_help_and_migrate_is_repeatable() {
         vec!["tenant", "create", "--help"],
         vec!["migrate", "--help"],
         vec!["bench", "ingest", "--help"],
+        vec!["bench", "send", "--help"],
     ] {
         let output = Command::new(BIN).args(&args).output().unwrap();
         assert!(output.status.success(), "wagate {args:?} --help");

@@ -5,6 +5,10 @@
 //! project's emulator, which only answers the credential check when the connection is created.
 //! Bodies are built and signed before the clock starts, so the load loop only sends and measures.
 
+mod send;
+
+pub use send::{SendBenchArgs, send};
+
 use std::collections::{BTreeMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,350 @@
+//! `wagate bench send`: how fast the sender drains its queue against Meta's limits.
+//!
+//! The production server (in this process, on a throwaway database) sends through the project's
+//! emulator, which enforces each number's throughput the way Meta does (130429 over it). Two runs:
+//!
+//! 1. one number with `--messages-per-number` template messages: sends per second against its
+//!    limit (80/s), first accepted call to last;
+//! 2. `--numbers` numbers with as many messages each: the aggregate sends per second.
+//!
+//! Messages are queued through the REST API first; a run measures from the moment every message
+//! of it is queued (sends that left while queueing are counted out), so the figure is the
+//! sender's and not the queueing client's.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use emulator::{EmulatorConfig, GraphEndpoint, PhoneNumberRegistration, RetryPolicy};
+use futures::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use super::{SHUTDOWN_TIMEOUT, Scratch, bench_settings};
+use crate::app::{Application, Roles, Tuning};
+use crate::config::Settings;
+use crate::ids::random_token;
+
+/// Meta's default throughput per number, which the emulator enforces.
+const LIMIT_PER_SECOND: u32 = 80;
+/// Concurrent requests queueing messages through the API.
+const QUEUE_CONCURRENCY: usize = 32;
+
+#[derive(Debug, Args)]
+pub struct SendBenchArgs {
+    /// Numbers in the aggregate run.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub numbers: u64,
+
+    /// Messages queued for each number (the single-number run queues as many).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    pub messages_per_number: u64,
+
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct RunFigures {
+    numbers: u64,
+    messages: u64,
+    seconds: f64,
+    sends_per_second: f64,
+    sends_per_second_per_number: f64,
+    limit_per_number: u32,
+    rejected_130429: u64,
+    queueing_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SendReport {
+    backend: &'static str,
+    single_number: RunFigures,
+    many_numbers: RunFigures,
+}
+
+/// Runs both measurements on a fresh database of the configured backend and prints the figures.
+pub async fn send(settings: Settings, args: SendBenchArgs) -> anyhow::Result<()> {
+    let scratch = Scratch::create(&settings.database_url).await?;
+    let outcome = tokio::select! {
+        outcome = run(&settings, &args, &scratch) => outcome,
+        () = crate::cli::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let cleanup = scratch.finish(false).await;
+    let report = outcome?;
+    cleanup?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+async fn run(
+    settings: &Settings,
+    args: &SendBenchArgs,
+    scratch: &Scratch,
+) -> anyhow::Result<SendReport> {
+    let meta = emulator::start(EmulatorConfig {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        delivery: RetryPolicy::fast(),
+    })
+    .await
+    .context("cannot start the Cloud API emulator")?;
+    let outcome = run_with_emulator(settings, args, scratch, &meta).await;
+    meta.shutdown().await;
+    outcome
+}
+
+async fn run_with_emulator(
+    settings: &Settings,
+    args: &SendBenchArgs,
+    scratch: &Scratch,
+    meta: &emulator::RunningEmulator,
+) -> anyhow::Result<SendReport> {
+    let settings = bench_settings(settings, scratch, &meta.base_url())?;
+    let app = Application::build(
+        settings,
+        Roles {
+            http: true,
+            workers: true,
+        },
+        Tuning::default(),
+    )
+    .await?;
+    let addr = app
+        .local_addr()
+        .context("the server did not bind an address")?;
+    let store = app.state().store.clone();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+
+    let outcome = async {
+        let tenant = crate::tenants::create(
+            &store,
+            crate::tenants::NewTenantInput {
+                name: "Bench".into(),
+                email: "bench@example.com".into(),
+                password: SecretString::from(random_token(18)),
+            },
+        )
+        .await
+        .context("cannot create the benchmark tenant")?;
+        let bench = Bench {
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .context("cannot build an HTTP client")?,
+            base: format!("http://{addr}"),
+            api_key: tenant.api_key,
+            meta,
+        };
+        let single_number = bench.measure(0, 1, args.messages_per_number).await?;
+        let many_numbers = bench
+            .measure(1, args.numbers, args.messages_per_number)
+            .await?;
+        anyhow::Ok(SendReport {
+            backend: scratch.backend(),
+            single_number,
+            many_numbers,
+        })
+    }
+    .await;
+
+    let _ = stop.send(());
+    match tokio::time::timeout(SHUTDOWN_TIMEOUT, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(error))) => tracing::error!(error = %format!("{error:#}"), "the server failed"),
+        Ok(Err(join_error)) => tracing::error!(%join_error, "the server task failed"),
+        Err(_) => tracing::warn!("the server did not stop in time"),
+    }
+    outcome
+}
+
+struct Bench<'a> {
+    client: reqwest::Client,
+    base: String,
+    api_key: SecretString,
+    meta: &'a emulator::RunningEmulator,
+}
+
+impl Bench<'_> {
+    /// Connects `count` new numbers (ids from `first`), queues `per_number` messages to each, and
+    /// measures the sends from the moment all are queued until Meta has taken every one.
+    async fn measure(&self, first: u64, count: u64, per_number: u64) -> anyhow::Result<RunFigures> {
+        let mut numbers = Vec::new();
+        for n in first..first + count {
+            numbers.push(self.connect(n).await?);
+        }
+        let total = count * per_number;
+        let queueing = Instant::now();
+        let requests = numbers.iter().flat_map(|(phone_number_id, connection_id)| {
+            (0..per_number).map(move |i| (phone_number_id.clone(), connection_id.clone(), i))
+        });
+        let mut queued = futures::stream::iter(requests)
+            .map(|(_, connection_id, i)| self.queue(connection_id, i))
+            .buffer_unordered(QUEUE_CONCURRENCY);
+        while let Some(result) = queued.next().await {
+            result?;
+        }
+        let queueing_seconds = queueing.elapsed().as_secs_f64();
+
+        let ids: Vec<&str> = numbers.iter().map(|(id, _)| id.as_str()).collect();
+        let (accepted_at_start, _) = self.counters(&ids);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(total / 10 + 120);
+        let (mut accepted, mut rejected);
+        loop {
+            (accepted, rejected) = self.counters(&ids);
+            if accepted >= total {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("only {accepted} of {total} messages were sent in time");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let seconds = if count == 1 {
+            // One number: first accepted call to last, as Meta would count its pace.
+            self.accepted_span(ids[0])
+        } else {
+            started.elapsed().as_secs_f64()
+        };
+        let measured = if count == 1 {
+            total.saturating_sub(1)
+        } else {
+            total - accepted_at_start
+        };
+        let sends_per_second = measured as f64 / seconds.max(1e-9);
+        Ok(RunFigures {
+            numbers: count,
+            messages: total,
+            seconds,
+            sends_per_second,
+            sends_per_second_per_number: sends_per_second / count as f64,
+            limit_per_number: LIMIT_PER_SECOND,
+            rejected_130429: rejected,
+            queueing_seconds,
+        })
+    }
+
+    /// Registers number `n` with the emulator and connects it through the API.
+    async fn connect(&self, n: u64) -> anyhow::Result<(String, String)> {
+        let phone_number_id = format!("{}", 900_000_000_000_000u64 + n);
+        let access_token = format!("EAAbench{}", random_token(32));
+        let app_secret = random_token(24);
+        self.meta
+            .register_phone_number(PhoneNumberRegistration {
+                phone_number_id: phone_number_id.clone(),
+                waba_id: format!("{}", 800_000_000_000_000u64 + n),
+                display_phone_number: format!("1555{n:07}"),
+                verified_name: format!("Bench {n}"),
+                access_token: access_token.clone(),
+                app_secret: app_secret.clone(),
+                throughput_per_second: LIMIT_PER_SECOND,
+                ..Default::default()
+            })
+            .context("cannot register a number with the emulator")?;
+        let body = self
+            .post(
+                "/api/v1/connections",
+                &json!({"access_token": access_token, "phone_number_id": phone_number_id, "app_secret": app_secret}),
+            )
+            .await?;
+        let connection_id = body
+            .get("id")
+            .and_then(Value::as_str)
+            .context("the new connection has no id")?
+            .to_owned();
+        Ok((phone_number_id, connection_id))
+    }
+
+    async fn queue(&self, connection_id: String, i: u64) -> anyhow::Result<()> {
+        // A different customer for every message, so only the number's throughput limits the pace.
+        let body = json!({
+            "connection_id": connection_id,
+            "to": format!("49152{i:08}"),
+            "type": "template",
+            "template": {"name": "order_update", "language": {"code": "en"}},
+        });
+        self.post("/api/v1/messages", &body).await.map(|_| ())
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(self.api_key.expose_secret())
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path} failed"))?;
+        let status = response.status();
+        let answer: Value = response
+            .json()
+            .await
+            .with_context(|| format!("POST {path} did not answer JSON"))?;
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {answer}");
+        }
+        Ok(answer)
+    }
+
+    /// Sends Meta accepted and refused with 130429, over the given numbers.
+    fn counters(&self, ids: &[&str]) -> (u64, u64) {
+        ids.iter()
+            .filter_map(|id| self.meta.send_counters(id))
+            .fold((0, 0), |(accepted, rejected), c| {
+                (
+                    accepted + c.accepted_sends,
+                    rejected + c.rejected_throughput,
+                )
+            })
+    }
+
+    /// Seconds from the first accepted send of a number to its last.
+    fn accepted_span(&self, phone_number_id: &str) -> f64 {
+        let times: Vec<std::time::SystemTime> = self
+            .meta
+            .calls(Some(phone_number_id), Some(GraphEndpoint::Messages))
+            .into_iter()
+            .filter(|call| call.http_status == Some(200))
+            .map(|call| call.received_at)
+            .collect();
+        match (times.iter().min(), times.iter().max()) {
+            (Some(first), Some(last)) => last
+                .duration_since(*first)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            _ => 0.0,
+        }
+    }
+}
+
+fn print_table(report: &SendReport) {
+    println!("wagate bench send ({})", report.backend);
+    for (label, run) in [
+        ("one number", &report.single_number),
+        ("many numbers", &report.many_numbers),
+    ] {
+        println!(
+            "  {label:<13} {:>4} numbers  {:>6} messages  {:>7.2} s  {:>8.1} sends/s  {:>5.1} per number (limit {})  130429: {}  (queueing took {:.1} s)",
+            run.numbers,
+            run.messages,
+            run.seconds,
+            run.sends_per_second,
+            run.sends_per_second_per_number,
+            run.limit_per_number,
+            run.rejected_130429,
+            run.queueing_seconds,
+        );
+    }
+}
