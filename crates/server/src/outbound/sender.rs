@@ -340,7 +340,13 @@ async fn record_accepted(
 ) -> Result<(), JobFailure> {
     let store = &state.store;
     let now = now_ms();
-    let mut tx = store.begin().await.map_err(retry)?;
+    // Relaxed: if a power failure loses this commit, the durable "send started" mark keeps the
+    // message from ever being sent again, and Meta's status webhooks, which carry our message id
+    // in their callback data, tie the wamid to it once more. One flush per send fewer.
+    let mut tx = store
+        .begin_with(crate::store::Durability::Relaxed)
+        .await
+        .map_err(retry)?;
     store
         .adopt_wamid(&mut tx, &message.connection_id, &message.id, wamid, now)
         .await
