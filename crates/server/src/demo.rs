@@ -6,7 +6,7 @@
 //! The demo's data lives in `$WAGATE_DATA_DIR/demo` and starts afresh on every run: the emulator
 //! (Meta's side) forgets everything when it stops, so old conversations could not be answered.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,16 +14,13 @@ use anyhow::{Context, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use clap::Args;
-use emulator::{
-    CustomerMessage, EmulatorConfig, PhoneNumberRegistration, PhoneNumberUpdate, RetryPolicy,
-};
+use emulator::{CustomerMessage, PhoneNumberRegistration, PhoneNumberUpdate, RetryPolicy};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
-use tokio::sync::watch;
 use zeroize::Zeroizing;
 
-use crate::app::{Application, Roles, Tuning};
 use crate::config::{DatabaseUrl, Settings};
+use crate::embedded::EmbeddedServer;
 use crate::ids::random_token;
 
 /// The demo's business number (the one in Meta's example payloads).
@@ -74,15 +71,10 @@ pub struct DemoArgs {
 pub async fn run(settings: Settings, args: DemoArgs) -> anyhow::Result<()> {
     let demo_dir = settings.data_dir.join("demo");
     reset_dir(&demo_dir)?;
-    let meta = emulator::start(EmulatorConfig {
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        delivery: RetryPolicy::meta_like(),
+    crate::embedded::with_emulator(RetryPolicy::meta_like(), async |meta| {
+        run_with_emulator(settings, &demo_dir, &args, meta).await
     })
     .await
-    .context("cannot start the Cloud API emulator")?;
-    let outcome = run_with_emulator(settings, &demo_dir, &args, &meta).await;
-    meta.shutdown().await;
-    outcome
 }
 
 async fn run_with_emulator(
@@ -109,24 +101,8 @@ async fn run_with_emulator(
     .context("cannot register the demo number with the emulator")?;
 
     let settings = demo_settings(settings, demo_dir, &meta.base_url())?;
-    let app = Application::build(
-        settings,
-        Roles {
-            http: true,
-            workers: true,
-        },
-        Tuning::default(),
-    )
-    .await?;
-    let addr = app
-        .local_addr()
-        .context("the server did not bind an address")?;
-    let store = app.state().store.clone();
-    let (stop, mut server_stopped) = watch::channel(false);
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = server_stopped.wait_for(|stop| *stop).await;
-    }));
-
+    let server = EmbeddedServer::start(settings).await?;
+    let (addr, store) = (server.addr, server.store.clone());
     let setup = async {
         let password = random_token(12);
         let tenant = crate::tenants::create(
@@ -154,8 +130,7 @@ async fn run_with_emulator(
     let (password, tenant, connection) = match setup.await {
         Ok(done) => done,
         Err(error) => {
-            let _ = stop.send(true);
-            let _ = server.await;
+            server.stop_logged().await;
             return Err(error);
         }
     };
@@ -174,11 +149,7 @@ async fn run_with_emulator(
         () = simulate_customers(meta, every) => crate::cli::shutdown_signal().await,
     }
     eprintln!("stopping the demo");
-    let _ = stop.send(true);
-    match server.await {
-        Ok(result) => result,
-        Err(join_error) => bail!("the server task failed: {join_error}"),
-    }
+    server.stop().await
 }
 
 /// The user's settings, on the demo's own SQLite database, with the emulator as Meta, a master key

@@ -34,6 +34,9 @@ struct ListQuery {
     limit: Option<i64>,
     /// A conversation id: list those with older activity (the previous page's `next_before`).
     before: Option<String>,
+    /// Part of the contact's name or number.
+    #[serde(default)]
+    q: Option<String>,
 }
 
 async fn list(
@@ -67,6 +70,7 @@ async fn list(
             &auth.tenant_id,
             &ConversationQuery {
                 unread_only: query.unread_only.unwrap_or(false),
+                search: query.q.filter(|q| !q.trim().is_empty()),
                 before,
                 limit,
             },

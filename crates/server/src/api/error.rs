@@ -18,6 +18,17 @@ pub enum ApiError {
     /// 401: no valid credentials.
     #[error("a valid API key is required: send the header Authorization: Bearer <api key>")]
     Unauthorized,
+    /// 403: signed in with the dashboard's cookie, but the request lacks the session's CSRF token.
+    #[error(
+        "this request needs the session's CSRF token in the X-CSRF-Token header; reload the page and try again"
+    )]
+    CsrfMissing,
+    /// 429: too many attempts; `retry_after_secs` says when to try again.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after_secs: u64,
+    },
     /// 404: does not exist, or belongs to another tenant (the two are never told apart).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -72,6 +83,8 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::CsrfMissing => StatusCode::FORBIDDEN,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -89,6 +102,8 @@ impl ApiError {
             | Self::Conflict { code, .. }
             | Self::Validation { code, .. } => code,
             Self::Unauthorized => "unauthorized",
+            Self::CsrfMissing => "csrf_token_missing",
+            Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -107,6 +122,9 @@ impl ApiError {
                 meta: Some(meta), ..
             } => json!({ "meta": meta }),
             Self::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => json!({ "retry_after_secs": retry_after_secs }),
             _ => json!({}),
         }
     }
@@ -134,6 +152,15 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
                 axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        if let Self::TooManyRequests {
+            retry_after_secs, ..
+        } = self
+        {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs),
             );
         }
         response

@@ -147,6 +147,7 @@ impl Application {
         Router::new()
             .merge(crate::inbound::routes::router())
             .merge(crate::api::router())
+            .merge(crate::ui::router())
             .with_state(state)
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -200,10 +201,13 @@ impl Application {
         let serve_result = match self.listener {
             Some(listener) => {
                 let app = Self::router(self.state.clone());
-                axum::serve(listener, app.into_make_service())
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                    .context("the HTTP server failed")
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+                .context("the HTTP server failed")
             }
             None => {
                 shutdown.await;

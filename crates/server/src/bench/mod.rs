@@ -22,17 +22,16 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use clap::Args;
 use emulator::payloads::{self, BusinessNumber, InboundMessage};
-use emulator::{EmulatorConfig, PhoneNumberRegistration, RetryPolicy};
+use emulator::{PhoneNumberRegistration, RetryPolicy};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use tokio::sync::oneshot;
 use zeroize::Zeroizing;
 
-use crate::app::{Application, Roles, Tuning};
 use crate::config::{DatabaseUrl, Settings};
+use crate::embedded::EmbeddedServer;
 use crate::ids::random_token;
 use crate::store::inbox::STATE_PARKED;
 use crate::store::{Store, col};
@@ -53,8 +52,6 @@ const PREBUILT_BYTES_BUDGET: u64 = 256 * 1024 * 1024;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// One request may take this long before it counts as failed (the server gives up at 30 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the server may take to stop once asked.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Args)]
 pub struct IngestBenchArgs {
@@ -229,74 +226,42 @@ fn remove_dir(dir: &Path) {
     }
 }
 
-/// Starts the emulator, then the rest; the emulator is stopped however the rest ends.
+/// Starts the emulator and the server against it, measures, and stops both however that went.
 async fn run(
     settings: &Settings,
     args: &IngestBenchArgs,
     scratch: &Scratch,
 ) -> anyhow::Result<Report> {
-    let meta = emulator::start(EmulatorConfig {
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        delivery: RetryPolicy::fast(),
+    crate::embedded::with_emulator(RetryPolicy::fast(), async |meta| {
+        let credentials = Credentials {
+            access_token: format!("EAAbench{}", random_token(32)),
+            app_secret: random_token(24),
+        };
+        meta.register_phone_number(PhoneNumberRegistration {
+            phone_number_id: NUMBER.phone_number_id.into(),
+            waba_id: NUMBER.waba_id.into(),
+            display_phone_number: NUMBER.display_phone_number.into(),
+            verified_name: "Wagate Bench".into(),
+            access_token: credentials.access_token.clone(),
+            app_secret: credentials.app_secret.clone(),
+            ..Default::default()
+        })
+        .context("cannot register the phone number with the emulator")?;
+
+        let settings = bench_settings(settings, scratch, &meta.base_url())?;
+        let server = EmbeddedServer::start(settings).await?;
+        let outcome = measure(
+            &server.store,
+            server.addr,
+            args,
+            scratch.backend(),
+            &credentials,
+        )
+        .await;
+        server.stop_logged().await;
+        outcome
     })
     .await
-    .context("cannot start the Cloud API emulator")?;
-    let outcome = run_with_emulator(settings, args, scratch, &meta).await;
-    meta.shutdown().await;
-    outcome
-}
-
-/// Starts the server against the emulator, measures, and stops the server however that went.
-async fn run_with_emulator(
-    settings: &Settings,
-    args: &IngestBenchArgs,
-    scratch: &Scratch,
-    meta: &emulator::RunningEmulator,
-) -> anyhow::Result<Report> {
-    let credentials = Credentials {
-        access_token: format!("EAAbench{}", random_token(32)),
-        app_secret: random_token(24),
-    };
-    meta.register_phone_number(PhoneNumberRegistration {
-        phone_number_id: NUMBER.phone_number_id.into(),
-        waba_id: NUMBER.waba_id.into(),
-        display_phone_number: NUMBER.display_phone_number.into(),
-        verified_name: "Wagate Bench".into(),
-        access_token: credentials.access_token.clone(),
-        app_secret: credentials.app_secret.clone(),
-        ..Default::default()
-    })
-    .context("cannot register the phone number with the emulator")?;
-
-    let settings = bench_settings(settings, scratch, &meta.base_url())?;
-    let app = Application::build(
-        settings,
-        Roles {
-            http: true,
-            workers: true,
-        },
-        Tuning::default(),
-    )
-    .await?;
-    let addr = app
-        .local_addr()
-        .context("the server did not bind an address")?;
-    let store = app.state().store.clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-
-    let outcome = measure(&store, addr, args, scratch.backend(), &credentials).await;
-
-    let _ = stop.send(());
-    match tokio::time::timeout(SHUTDOWN_TIMEOUT, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(error))) => tracing::error!(error = %format!("{error:#}"), "the server failed"),
-        Ok(Err(join_error)) => tracing::error!(%join_error, "the server task failed"),
-        Err(_) => tracing::warn!("the server did not stop in time"),
-    }
-    outcome
 }
 
 /// The settings the benchmark server runs with: the user's, on the scratch database, with a

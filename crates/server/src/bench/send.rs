@@ -11,21 +11,19 @@
 //! of it is queued (sends that left while queueing are counted out), so the figure is the
 //! sender's and not the queueing client's.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use emulator::{EmulatorConfig, GraphEndpoint, PhoneNumberRegistration, RetryPolicy};
+use emulator::{GraphEndpoint, PhoneNumberRegistration, RetryPolicy};
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
-use super::{SHUTDOWN_TIMEOUT, Scratch, bench_settings};
-use crate::app::{Application, Roles, Tuning};
+use super::{Scratch, bench_settings};
 use crate::config::Settings;
+use crate::embedded::EmbeddedServer;
 use crate::ids::random_token;
 
 /// Meta's default throughput per number, which the emulator enforces.
@@ -85,88 +83,51 @@ pub async fn send(settings: Settings, args: SendBenchArgs) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Starts the emulator and the server against it, measures, and stops both however that went.
 async fn run(
     settings: &Settings,
     args: &SendBenchArgs,
     scratch: &Scratch,
 ) -> anyhow::Result<SendReport> {
-    let meta = emulator::start(EmulatorConfig {
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        delivery: RetryPolicy::fast(),
+    crate::embedded::with_emulator(RetryPolicy::fast(), async |meta| {
+        let settings = bench_settings(settings, scratch, &meta.base_url())?;
+        let server = EmbeddedServer::start(settings).await?;
+        let outcome = async {
+            let tenant = crate::tenants::create(
+                &server.store,
+                crate::tenants::NewTenantInput {
+                    name: "Bench".into(),
+                    email: "bench@example.com".into(),
+                    password: SecretString::from(random_token(18)),
+                },
+            )
+            .await
+            .context("cannot create the benchmark tenant")?;
+            let bench = Bench {
+                client: reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(60))
+                    .build()
+                    .context("cannot build an HTTP client")?,
+                base: format!("http://{}", server.addr),
+                api_key: tenant.api_key,
+                meta,
+            };
+            let single_number = bench.measure(0, 1, args.messages_per_number).await?;
+            let many_numbers = bench
+                .measure(1, args.numbers, args.messages_per_number)
+                .await?;
+            anyhow::Ok(SendReport {
+                backend: scratch.backend(),
+                single_number,
+                many_numbers,
+            })
+        }
+        .await;
+        server.stop_logged().await;
+        outcome
     })
     .await
-    .context("cannot start the Cloud API emulator")?;
-    let outcome = run_with_emulator(settings, args, scratch, &meta).await;
-    meta.shutdown().await;
-    outcome
-}
-
-async fn run_with_emulator(
-    settings: &Settings,
-    args: &SendBenchArgs,
-    scratch: &Scratch,
-    meta: &emulator::RunningEmulator,
-) -> anyhow::Result<SendReport> {
-    let settings = bench_settings(settings, scratch, &meta.base_url())?;
-    let app = Application::build(
-        settings,
-        Roles {
-            http: true,
-            workers: true,
-        },
-        Tuning::default(),
-    )
-    .await?;
-    let addr = app
-        .local_addr()
-        .context("the server did not bind an address")?;
-    let store = app.state().store.clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-
-    let outcome = async {
-        let tenant = crate::tenants::create(
-            &store,
-            crate::tenants::NewTenantInput {
-                name: "Bench".into(),
-                email: "bench@example.com".into(),
-                password: SecretString::from(random_token(18)),
-            },
-        )
-        .await
-        .context("cannot create the benchmark tenant")?;
-        let bench = Bench {
-            client: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .context("cannot build an HTTP client")?,
-            base: format!("http://{addr}"),
-            api_key: tenant.api_key,
-            meta,
-        };
-        let single_number = bench.measure(0, 1, args.messages_per_number).await?;
-        let many_numbers = bench
-            .measure(1, args.numbers, args.messages_per_number)
-            .await?;
-        anyhow::Ok(SendReport {
-            backend: scratch.backend(),
-            single_number,
-            many_numbers,
-        })
-    }
-    .await;
-
-    let _ = stop.send(());
-    match tokio::time::timeout(SHUTDOWN_TIMEOUT, server).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(error))) => tracing::error!(error = %format!("{error:#}"), "the server failed"),
-        Ok(Err(join_error)) => tracing::error!(%join_error, "the server task failed"),
-        Err(_) => tracing::warn!("the server did not stop in time"),
-    }
-    outcome
 }
 
 struct Bench<'a> {

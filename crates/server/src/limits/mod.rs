@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use local::{LocalBudgets, MonotonicClock};
 use redis_backend::{RedisBudgets, RedisCallError};
-use window::DepartureLogs;
+use window::{DepartureLogs, LocalDeparture};
 
 /// How long `from_redis_url` waits for Redis to answer at start.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(2);
@@ -102,6 +102,16 @@ impl From<RedisCallError> for LimitError {
             RedisCallError::Failed(err) => Self::RedisUnreachable(err),
         }
     }
+}
+
+/// A departure admitted by [`RateLimiter::admit_departure`], in the log it was recorded in.
+#[derive(Debug)]
+pub struct Departure(LoggedIn);
+
+#[derive(Debug)]
+enum LoggedIn {
+    Local(LocalDeparture),
+    Shared { key: String, member: String },
 }
 
 /// Budgets shared by every sender: in memory for one process, in Redis when several share them.
@@ -222,28 +232,56 @@ impl RateLimiter {
     }
 
     /// The last check before a call leaves: records a departure for `key` if fewer than `cap`
-    /// left in the last `window`, else answers how long until one of them drops out of it.
-    /// Reservations space sends evenly; this keeps late, bunched sends from ever putting more
-    /// than `cap` into one window as Meta counts it.
+    /// sends count in the last `window`, else answers how long until one of them drops out of it.
+    /// A send counts at the latest instant it can have reached the receiver: `bound` after it
+    /// left until [`RateLimiter::settle_departure`] says its answer is back (see `window.rs`).
+    /// Reservations space sends evenly; this keeps sends that were delayed on their way, and so
+    /// bunched, from ever putting more than `cap` into one window as Meta counts it.
     pub async fn admit_departure(
         &self,
         key: &str,
         cap: u32,
         window: Duration,
-    ) -> Result<(), Duration> {
+        bound: Duration,
+    ) -> Result<Departure, Duration> {
         if let Some(shared) = &self.inner.redis {
             if shared.health.should_try_redis() {
-                match shared.redis.admit_departure(key, cap, window).await {
+                match shared.redis.admit_departure(key, cap, window, bound).await {
                     Ok(answer) => {
                         shared.health.succeeded();
-                        return answer;
+                        return answer.map(|member| {
+                            Departure(LoggedIn::Shared {
+                                key: key.to_owned(),
+                                member,
+                            })
+                        });
                     }
                     Err(err) => shared.failed(&err),
                 }
             }
             shared.health.fell_back();
         }
-        self.inner.departures.admit(key, cap, window)
+        self.inner
+            .departures
+            .admit(key, cap, window, bound)
+            .map(|local| Departure(LoggedIn::Local(local)))
+    }
+
+    /// The call of an admitted departure has its answer (or failed): it counts from now at the
+    /// latest. A departure never settled counts until its bound.
+    pub async fn settle_departure(&self, departure: Departure) {
+        match departure.0 {
+            LoggedIn::Local(local) => self.inner.departures.settle(&local),
+            LoggedIn::Shared { key, member } => {
+                let Some(shared) = &self.inner.redis else {
+                    return;
+                };
+                // Not settling only keeps the send counted a little longer: no fallback needed.
+                if let Err(err) = shared.redis.settle_departure(&key, &member).await {
+                    shared.failed(&err);
+                }
+            }
+        }
     }
 
     /// Meta answered "too fast" (130429, 131056): hold `key` back for `penalty` from now, on top

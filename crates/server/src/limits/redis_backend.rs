@@ -71,25 +71,39 @@ end
 return 0
 ";
 
-/// Sliding log of departures. KEYS[1]: the log (a sorted set of departure instants);
-/// ARGV[1]: the window (µs); ARGV[2]: the cap; ARGV[3]: a unique member name. Records a
+/// Sliding log of departures (see `window.rs`). KEYS[1]: the log (a sorted set scored by the
+/// latest instant each send can have arrived); ARGV[1]: the window (µs); ARGV[2]: the cap;
+/// ARGV[3]: a unique member name; ARGV[4]: how long an unanswered send counts (µs). Records the
 /// departure and returns 0 when fewer than the cap are in the window, else returns how many µs
-/// until the oldest leaves it (nothing recorded).
+/// until the earliest leaves it (nothing recorded).
 const DEPART_SCRIPT: &str = r"
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
 local window = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
+local bound = tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 if redis.call('ZCARD', KEYS[1]) < cap then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1)
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now + bound), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil((window + bound) / 1000) + 1)
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local wait = tonumber(oldest[2]) + window - now
+local earliest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = tonumber(earliest[2]) + window - now
 if wait < 1 then wait = 1 end
 return wait
+";
+
+/// A departure's answer is back. KEYS[1]: the log; ARGV[1]: the member. Its score becomes now if
+/// that is earlier (Meta cannot answer before the request arrived).
+const SETTLE_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if score and tonumber(score) > now then
+  redis.call('ZADD', KEYS[1], string.format('%.0f', now), ARGV[1])
+end
+return 0
 ";
 
 /// Why a call to Redis did not give an answer; the caller then falls back to local budgets.
@@ -110,6 +124,7 @@ pub(crate) struct RedisBudgets {
     reserve: Script,
     penalize: Script,
     depart: Script,
+    settle: Script,
 }
 
 impl RedisBudgets {
@@ -124,6 +139,7 @@ impl RedisBudgets {
             reserve: Script::new(RESERVE_SCRIPT),
             penalize: Script::new(PENALIZE_SCRIPT),
             depart: Script::new(DEPART_SCRIPT),
+            settle: Script::new(SETTLE_SCRIPT),
         })
     }
 
@@ -181,23 +197,38 @@ impl RedisBudgets {
         within(CALL_TIMEOUT, invocation.invoke_async::<()>(&mut connection)).await
     }
 
+    /// Answers the member name the departure was logged under, to settle it with.
     pub(crate) async fn admit_departure(
         &self,
         key: &str,
         cap: u32,
         window: Duration,
-    ) -> Result<Result<(), Duration>, RedisCallError> {
+        bound: Duration,
+    ) -> Result<Result<String, Duration>, RedisCallError> {
         let mut connection = self.connection();
-        let mut invocation = self.depart.key(redis_key(&format!("{key}:departures")));
+        let member = uuid::Uuid::now_v7().to_string();
+        let mut invocation = self.depart.key(departures_key(key));
         invocation
             .arg(gcra::duration_us(window))
             .arg(cap.max(1))
-            .arg(uuid::Uuid::now_v7().to_string());
+            .arg(&member)
+            .arg(gcra::duration_us(bound));
         let wait_us: u64 = within(CALL_TIMEOUT, invocation.invoke_async(&mut connection)).await?;
         Ok(match wait_us {
-            0 => Ok(()),
+            0 => Ok(member),
             wait_us => Err(Duration::from_micros(wait_us)),
         })
+    }
+
+    pub(crate) async fn settle_departure(
+        &self,
+        key: &str,
+        member: &str,
+    ) -> Result<(), RedisCallError> {
+        let mut connection = self.connection();
+        let mut invocation = self.settle.key(departures_key(key));
+        invocation.arg(member);
+        within(CALL_TIMEOUT, invocation.invoke_async::<()>(&mut connection)).await
     }
 
     /// Drops the current connection; the next call opens a new one.
@@ -224,6 +255,10 @@ fn redis_key(key: &str) -> String {
     full.push_str(KEY_PREFIX);
     full.push_str(key);
     full
+}
+
+fn departures_key(key: &str) -> String {
+    redis_key(&format!("{key}:departures"))
 }
 
 fn lazy_connection(client: &Client) -> redis::RedisResult<ConnectionManager> {

@@ -14,6 +14,9 @@ use tokio::sync::watch;
 
 use super::*;
 
+/// How long an unsettled departure counts, in these tests.
+const BOUND: Duration = Duration::from_millis(100);
+
 fn test_redis_url() -> Option<String> {
     match std::env::var("WAGATE_TEST_REDIS_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
@@ -153,8 +156,11 @@ async fn departures_through_two_processes_share_one_window_cap() {
     let mut refused = None;
     for i in 0..12 {
         let limiter = if i % 2 == 0 { &first } else { &second };
-        match limiter.admit_departure(&key, 5, window).await {
-            Ok(()) => admitted += 1,
+        match limiter.admit_departure(&key, 5, window, BOUND).await {
+            Ok(departure) => {
+                admitted += 1;
+                limiter.settle_departure(departure).await;
+            }
             Err(wait) => {
                 refused.get_or_insert(wait);
             }
@@ -170,7 +176,41 @@ async fn departures_through_two_processes_share_one_window_cap() {
         "{wait:?}"
     );
     tokio::time::sleep(wait).await;
-    assert_eq!(second.admit_departure(&key, 5, window).await, Ok(()));
+    assert!(second.admit_departure(&key, 5, window, BOUND).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_shared_departure_counts_until_its_answer_is_back_and_no_longer_than_its_bound() {
+    let Some(url) = test_redis_url() else { return };
+    let (first, second) = (shared_limiter(&url).await, shared_limiter(&url).await);
+    let key = unique_key("departures-settle");
+    let window = Duration::from_millis(300);
+    // Unanswered: counts until 400 ms after it left (its 400 ms bound), not 300 ms.
+    let unanswered = first
+        .admit_departure(&key, 1, window, Duration::from_millis(400))
+        .await
+        .expect("an empty log admits");
+    let wait = second
+        .admit_departure(&key, 1, window, BOUND)
+        .await
+        .expect_err("the window holds one");
+    assert!(
+        wait > Duration::from_millis(600) && wait <= Duration::from_millis(700),
+        "an unanswered send counts until its bound: {wait:?}"
+    );
+    // Its answer comes back 50 ms after it left: it counts until 350 ms.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.settle_departure(unanswered).await;
+    let wait = second
+        .admit_departure(&key, 1, window, BOUND)
+        .await
+        .expect_err("the window still holds one");
+    assert!(
+        wait > Duration::from_millis(200) && wait <= Duration::from_millis(300),
+        "a settled send counts from its answer: {wait:?}"
+    );
+    tokio::time::sleep(wait).await;
+    assert!(second.admit_departure(&key, 1, window, BOUND).await.is_ok());
 }
 
 #[tokio::test]

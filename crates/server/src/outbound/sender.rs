@@ -11,7 +11,8 @@
 //! - outcome unknown (the call timed out or the connection broke after the request left): the
 //!   message is never sent again, because Meta may have taken it. Every send carries our message id
 //!   in `biz_opaque_callback_data`, so a status webhook still ties Meta's wamid to the message; if
-//!   none arrives within the grace period, the message fails with code `send_outcome_unknown`.
+//!   none arrives within the grace period, the message fails with code `send_outcome_unknown`,
+//!   a failure a later status webhook from Meta still overrides.
 //!
 //! So a message never stays `queued`: each path ends in a wamid or a failure with a reason.
 
@@ -48,15 +49,21 @@ const SLOT_LEAD_MS: i64 = 250;
 /// How long before its instant a send marks itself started: enough for that one write.
 const MARK_LEAD_MS: i64 = 30;
 /// How late a send may still use its reserved instant. Late sends bunch with the ones after them;
-/// the departure log (at most `DEPARTURE_SHARE` of the limit in any second) keeps a bunch under
-/// Meta's count, so this only stops one slow send from pushing its neighbours far out.
+/// the departure log keeps a bunch under Meta's count, so this only stops one slow send from
+/// pushing its neighbours far out.
 const LATE_TOLERANCE_MS: i64 = 100;
 /// The share of a number's throughput its reservations are spaced at: arrival at Meta jitters by
 /// a few milliseconds, and pacing a hair under the limit keeps any one second under it.
 const THROUGHPUT_HEADROOM: f64 = 0.97;
-/// The most departures in any one second, as a share of the limit: the reservations' pace plus
-/// room for a late send or two, and still a couple of sends under what Meta counts.
-const DEPARTURE_SHARE: f64 = 0.98;
+/// The most sends in any one second as Meta counts them, as a share of the limit: the departure
+/// log counts each send until its answer is back, so it may allow nearly all of the limit; the
+/// sliver left covers clocks that tick differently.
+const DEPARTURE_SHARE: f64 = 0.99;
+/// How long after it left a send whose answer is not back yet counts as arriving: Meta's front
+/// door counts a request well before it answers, and a far-away Meta should not cost the number
+/// its pace for the whole of a slow answer. Close by (the emulator, a fast link) the answer comes
+/// first and is the bound.
+const ARRIVAL_BOUND: Duration = Duration::from_millis(100);
 /// How long a number is held back after Meta said it went too fast.
 const THROUGHPUT_PENALTY: Duration = Duration::from_millis(500);
 /// How long a recipient is held back after Meta's pair rate limit.
@@ -218,14 +225,24 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
     // The last guard: however sends were delayed on their way here, no second gets more of them
     // than Meta allows.
     let cap = departure_cap(&connection);
-    while let Err(wait) = state
-        .limiter
-        .admit_departure(&number_key(&connection), cap, Duration::from_secs(1))
-        .await
-    {
-        metrics::counter!("wagate_send_window_waits_total").increment(1);
-        tokio::time::sleep(wait).await;
-    }
+    let departure = loop {
+        match state
+            .limiter
+            .admit_departure(
+                &number_key(&connection),
+                cap,
+                Duration::from_secs(1),
+                ARRIVAL_BOUND,
+            )
+            .await
+        {
+            Ok(departure) => break departure,
+            Err(wait) => {
+                metrics::counter!("wagate_send_window_waits_total").increment(1);
+                tokio::time::sleep(wait).await;
+            }
+        }
+    };
     let started = now_ms();
     // Behind schedule by this much when the call left: how well the sender keeps its pace.
     metrics::histogram!("wagate_send_departure_lateness_seconds")
@@ -234,6 +251,7 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         .graph
         .send_message(&token, &connection.phone_number_id, &request)
         .await;
+    state.limiter.settle_departure(departure).await;
     metrics::histogram!("wagate_send_seconds").record((now_ms() - started).max(0) as f64 / 1000.0);
     match answer {
         Ok(response) => {
@@ -582,18 +600,23 @@ pub async fn run_reconcile(state: &AppState, job: &Job) -> Result<(), JobFailure
         return Ok(());
     }
     let grace = state.settings.send_outcome_grace.as_secs();
-    fail(
-        state,
-        &message,
-        MessageError {
-            code: None,
-            title: Some("send_outcome_unknown".into()),
-            message: Some(format!(
-                "The call to Meta timed out or broke off after the message was handed over, and Meta did not confirm it within {grace} s. It was not sent again, to avoid a duplicate; send it again if the customer did not get it."
-            )),
-        },
-    )
-    .await
+    let error = MessageError {
+        code: None,
+        title: Some("send_outcome_unknown".into()),
+        message: Some(format!(
+            "The call to Meta timed out or broke off after the message was handed over, and Meta did not confirm it within {grace} s. It was not sent again, to avoid a duplicate; send it again if the customer did not get it. Should Meta still report on it, its status follows."
+        )),
+    };
+    let changed = state
+        .store
+        .fail_unconfirmed_send(&message.id, &error, now_ms())
+        .await
+        .map_err(retry)?;
+    if let Some(change) = changed {
+        metrics::counter!("wagate_messages_failed_total").increment(1);
+        publish_status(state, &change, None, Some(&error));
+    }
+    Ok(())
 }
 
 fn retry(error: StoreError) -> JobFailure {

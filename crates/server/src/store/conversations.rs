@@ -67,6 +67,8 @@ pub struct ConversationTouch<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct ConversationQuery {
     pub unread_only: bool,
+    /// Part of the contact's name (any case) or number.
+    pub search: Option<String>,
     /// Continue after this conversation (its id from the previous page's `next_before`).
     pub before: Option<(i64, String)>,
     pub limit: i64,
@@ -115,13 +117,23 @@ impl Store {
             sql.push_str(" AND v.unread_count > 0");
         }
         sql.push_str(" AND (v.last_message_at < $2 OR (v.last_message_at = $2 AND v.id < $3))");
+        let pattern = query.search.as_deref().map(like_pattern);
+        if pattern.is_some() {
+            sql.push_str(
+                " AND (LOWER(COALESCE(c.name, '')) LIKE $5 ESCAPE '\\' OR c.wa_id LIKE $5 ESCAPE '\\')",
+            );
+        }
         sql.push_str(" ORDER BY v.last_message_at DESC, v.id DESC LIMIT $4");
         let (before_at, before_id) = query.before.clone().unwrap_or((i64::MAX, String::new()));
-        sqlx::query(sqlx::AssertSqlSafe(sql))
+        let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .bind(before_at)
             .bind(before_id)
-            .bind(query.limit)
+            .bind(query.limit);
+        if let Some(pattern) = pattern {
+            statement = statement.bind(pattern);
+        }
+        statement
             .fetch_all(self.reader())
             .await?
             .iter()
@@ -162,6 +174,31 @@ impl Store {
         .await?;
         col(&row, "n")
     }
+}
+
+/// `%text%` for LIKE, lower-cased, with LIKE's own characters taken literally. A search for a
+/// number written with spaces or a `+` matches the digits.
+fn like_pattern(search: &str) -> String {
+    let trimmed = search.trim();
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    let looks_like_number = !digits.is_empty()
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let text = if looks_like_number {
+        digits
+    } else {
+        trimmed.to_lowercase()
+    };
+    let mut pattern = String::from("%");
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.

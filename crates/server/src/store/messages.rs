@@ -8,10 +8,13 @@ use super::{Conn, Durability, Store, StoreError, WriteQuery, col};
 pub const DIRECTION_INBOUND: &str = "inbound";
 pub const DIRECTION_OUTBOUND: &str = "outbound";
 
-/// The order statuses move in. `failed` is above everything: once failed, nothing moves it.
+/// The order statuses move in. `failed` is above everything: once failed, nothing moves it,
+/// except a failure we only presumed: a send whose outcome never became known fails at the
+/// `queued` rank, so Meta's own word about it (a late `sent`, `delivered` or `read`) still wins.
 pub mod rank {
     pub const RECEIVED: i64 = 0;
     pub const QUEUED: i64 = 0;
+    pub const FAILED_UNCONFIRMED: i64 = 0;
     pub const SENT: i64 = 1;
     pub const DELIVERED: i64 = 2;
     pub const READ: i64 = 3;
@@ -140,9 +143,12 @@ impl Store {
         let error = error.cloned().unwrap_or_default();
         let row = sqlx::query(
             "UPDATE messages SET status = $3, status_rank = $4,
-                 error_code = COALESCE($5, error_code),
-                 error_title = COALESCE($6, error_title),
-                 error_message = COALESCE($7, error_message),
+                 error_code = CASE WHEN $5 IS NULL AND status = 'failed' THEN NULL
+                     ELSE COALESCE($5, error_code) END,
+                 error_title = CASE WHEN $6 IS NULL AND status = 'failed' THEN NULL
+                     ELSE COALESCE($6, error_title) END,
+                 error_message = CASE WHEN $7 IS NULL AND status = 'failed' THEN NULL
+                     ELSE COALESCE($7, error_message) END,
                  updated_at = $8
              WHERE connection_id = $1 AND wamid = $2 AND direction = 'outbound' AND status_rank < $4
              RETURNING id, tenant_id, conversation_id",
@@ -372,14 +378,37 @@ impl Store {
         error: &MessageError,
         now: i64,
     ) -> Result<Option<StatusChange>, StoreError> {
+        self.fail_at_rank(id, error, rank::FAILED, now).await
+    }
+
+    /// Fails a send still queued whose outcome Meta never confirmed: a status webhook about it
+    /// that comes later still moves it on (see [`rank`]).
+    pub async fn fail_unconfirmed_send(
+        &self,
+        id: &str,
+        error: &MessageError,
+        now: i64,
+    ) -> Result<Option<StatusChange>, StoreError> {
+        self.fail_at_rank(id, error, rank::FAILED_UNCONFIRMED, now)
+            .await
+    }
+
+    async fn fail_at_rank(
+        &self,
+        id: &str,
+        error: &MessageError,
+        status_rank: i64,
+        now: i64,
+    ) -> Result<Option<StatusChange>, StoreError> {
         let row = sqlx::query(
             "UPDATE messages SET status = 'failed', status_rank = $2, error_code = $3,
                  error_title = $4, error_message = $5, updated_at = $6
-             WHERE id = $1 AND status_rank < $2
+             WHERE id = $1 AND status <> 'failed' AND status_rank <= $2
+               AND (status_rank < $2 OR status = 'queued')
              RETURNING id, tenant_id, conversation_id",
         )
         .bind(id)
-        .bind(rank::FAILED)
+        .bind(status_rank)
         .bind(error.code)
         .bind(error.title.as_deref())
         .bind(error.message.as_deref())

@@ -19,6 +19,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0002_outbound.sql"),
         include_str!("../../migrations/postgres/0002_outbound.sql"),
     ),
+    (
+        "0003_dashboard.sql",
+        include_str!("../../migrations/sqlite/0003_dashboard.sql"),
+        include_str!("../../migrations/postgres/0003_dashboard.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

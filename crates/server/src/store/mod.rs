@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod jobs;
 pub mod messages;
 mod migrations;
+pub mod sessions;
 pub mod statuses;
 pub mod templates;
 pub mod tenants;

@@ -93,4 +93,50 @@ impl Store {
         })
         .transpose()
     }
+
+    /// The display prefixes of a tenant's live API keys.
+    pub async fn api_key_prefixes(&self, tenant_id: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT key_prefix FROM api_keys WHERE tenant_id = $1 AND revoked_at IS NULL
+             ORDER BY created_at",
+        )
+        .bind(tenant_id)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| col(r, "key_prefix"))
+        .collect()
+    }
+
+    /// Revokes every live API key of the tenant and adds a new one, together.
+    pub async fn replace_api_key(
+        &self,
+        tenant_id: &str,
+        api_key_id: &str,
+        key_hash: &str,
+        key_prefix: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE tenant_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(tenant_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, key_hash, key_prefix, created_at)
+             VALUES ($1, $2, 'default', $3, $4, $5)",
+        )
+        .bind(api_key_id)
+        .bind(tenant_id)
+        .bind(key_hash)
+        .bind(key_prefix)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
 }

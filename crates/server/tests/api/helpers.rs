@@ -17,6 +17,9 @@ use wagate::config::{DatabaseUrl, Settings};
 use wagate::inbound::processor::ProcessorConfig;
 use wagate::jobs::RunnerConfig;
 
+/// The password of every test tenant's owner.
+pub const OWNER_PASSWORD: &str = "correct horse battery";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Db {
     Sqlite,
@@ -140,12 +143,21 @@ pub struct TestApp {
     pub state: AppState,
     pub tenant_id: String,
     pub api_key: String,
+    /// The tenant owner's sign-in email; the password is [`OWNER_PASSWORD`].
+    pub owner_email: String,
     pub data_dir: tempfile::TempDir,
     #[allow(dead_code)]
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
     _database: Option<TestDatabase>,
+}
+
+/// A second tenant of a test server.
+pub struct OtherOwner {
+    pub tenant_id: String,
+    pub api_key: String,
+    pub email: String,
 }
 
 /// Credentials of a number registered in the emulator and connected in wagate.
@@ -243,12 +255,14 @@ impl TestApp {
         .expect("application builds");
         let address = format!("http://{}", app.local_addr().expect("bound"));
         let state = app.state().clone();
+        let owner_email =
+            format!("owner-{}@example.com", wagate::ids::random_token(6)).to_lowercase();
         let created = wagate::tenants::create(
             &state.store,
             wagate::tenants::NewTenantInput {
                 name: "Acme".into(),
-                email: format!("owner-{}@example.com", wagate::ids::random_token(6)),
-                password: SecretString::from("correct horse battery".to_owned()),
+                email: owner_email.clone(),
+                password: SecretString::from(OWNER_PASSWORD.to_owned()),
             },
         )
         .await
@@ -269,6 +283,7 @@ impl TestApp {
             state,
             tenant_id: created.tenant_id,
             api_key: secrecy::ExposeSecret::expose_secret(&created.api_key).to_owned(),
+            owner_email,
             data_dir,
             database_url,
             shutdown: Some(shutdown),
@@ -289,20 +304,29 @@ impl TestApp {
 
     /// Another tenant on the same server, with its own API key.
     pub async fn other_tenant(&self) -> (String, String) {
+        let other = self.other_owner().await;
+        (other.tenant_id, other.api_key)
+    }
+
+    /// Another tenant on the same server, with its owner's sign-in email (password
+    /// [`OWNER_PASSWORD`]) and its API key.
+    pub async fn other_owner(&self) -> OtherOwner {
+        let email = format!("other-{}@example.com", wagate::ids::random_token(6)).to_lowercase();
         let created = wagate::tenants::create(
             &self.state.store,
             wagate::tenants::NewTenantInput {
                 name: "Other".into(),
-                email: format!("other-{}@example.com", wagate::ids::random_token(6)),
-                password: SecretString::from("another good password".to_owned()),
+                email: email.clone(),
+                password: SecretString::from(OWNER_PASSWORD.to_owned()),
             },
         )
         .await
         .expect("tenant created");
-        (
-            created.tenant_id,
-            secrecy::ExposeSecret::expose_secret(&created.api_key).to_owned(),
-        )
+        OtherOwner {
+            tenant_id: created.tenant_id,
+            api_key: secrecy::ExposeSecret::expose_secret(&created.api_key).to_owned(),
+            email,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,7 +3,9 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod connections;
+mod dashboard;
 mod ingest;
 mod outbound;
 mod reads;

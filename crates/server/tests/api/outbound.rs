@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use emulator::{CustomerMessage, FaultKind, FaultSpec, GraphEndpoint, PhoneNumberUpdate};
+use emulator::{
+    CustomerMessage, FaultKind, FaultSpec, GraphEndpoint, MessageStatus, PhoneNumberUpdate,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -84,7 +86,7 @@ impl TestApp {
     }
 }
 
-fn statuses_all_the_way() -> PhoneNumberUpdate {
+pub fn statuses_all_the_way() -> PhoneNumberUpdate {
     PhoneNumberUpdate {
         auto_statuses: Some(vec!["sent".into(), "delivered".into(), "read".into()]),
         auto_status_delay_ms: Some(20),
@@ -468,9 +470,20 @@ on_both_databases! {
         let message = app.message_reaches(&lost, &["failed"], Duration::from_secs(20)).await;
         assert_eq!(message["error"]["title"], "send_outcome_unknown");
         assert!(message["error"]["message"].as_str().unwrap().contains("not sent again"));
-        ids.push(lost);
+        // Meta reports on it after all: its word wins over the presumed failure.
+        let sent = app.emulator.sent_messages(Some(&number.phone_number_id));
+        let wamid = sent
+            .iter()
+            .find(|s| s.request["biz_opaque_callback_data"] == format!("wg:{lost}"))
+            .map(|s| s.wamid.clone())
+            .expect("the emulator took the send whose answer timed out");
+        app.emulator.deliver_status(&number.phone_number_id, &wamid, MessageStatus::Delivered, None).await.unwrap();
+        let message = app.message_reaches(&lost, &["delivered"], Duration::from_secs(10)).await;
+        assert_eq!(message["wamid"], wamid.as_str(), "{message}");
+        assert!(message["error"].is_null(), "the presumed failure is gone: {message}");
 
         let sends = accepted_sends_by_message(&app, &number.phone_number_id);
+        assert_eq!(sends.get(&lost).copied(), Some(1), "the lost send went out once");
         for id in &ids {
             assert!(sends.get(id).copied().unwrap_or(0) <= 1, "message {id} was sent twice");
             let (_, message) = app.get(&format!("/api/v1/messages/{id}")).await;

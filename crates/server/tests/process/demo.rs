@@ -62,9 +62,32 @@ async fn the_demo_prints_a_key_and_a_curl_that_work_and_its_customers_write_and_
     let api_key = field_after(&text, "API key").to_owned();
     let client = reqwest::Client::new();
 
+    // The dashboard URL leads to its sign-in page, where the printed login works.
     let page = client.get(format!("{base}/")).send().await.unwrap();
     assert!(page.status().is_success());
-    assert!(page.text().await.unwrap().contains("wagate is running"));
+    assert!(page.url().path().starts_with("/login"), "{}", page.url());
+    let page = page.text().await.unwrap();
+    let form_token = hidden_value(&page, "form_token");
+    let password = field_after(&text, "Password").to_owned();
+    let signed_in = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/login"))
+        .header("Cookie", format!("wagate_signin={form_token}"))
+        .form(&[
+            ("email", "demo@example.com"),
+            ("password", password.as_str()),
+            ("form_token", form_token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        signed_in.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "the printed password signs in"
+    );
 
     // The three customers write in on their own.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -146,4 +169,13 @@ async fn the_demo_prints_a_key_and_a_curl_that_work_and_its_customers_write_and_
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status:?}");
+}
+
+fn hidden_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
 }

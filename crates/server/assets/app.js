@@ -1,0 +1,320 @@
+// wagate dashboard: small behaviours shared by every page. Actions call the REST API with the
+// session cookie and the page's CSRF token.
+"use strict";
+
+const csrfToken = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+// Calls the REST API; answers the parsed JSON, or throws an Error whose message is the API's.
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : {};
+  if (!response.ok) {
+    const error = new Error(describeError(json, response.status));
+    error.body = json;
+    throw error;
+  }
+  return json;
+}
+
+// The API's error message, with Meta's own words when Meta refused.
+function describeError(json, status) {
+  const error = json && json.error;
+  if (!error) return `The server answered ${status}.`;
+  const meta = error.details && error.details.meta;
+  const metaText = meta && (meta.message || meta.title);
+  return metaText && !String(error.message).includes(metaText)
+    ? `${error.message} (Meta: ${metaText})`
+    : error.message;
+}
+
+function toast(message, kind) {
+  const box = document.getElementById("toasts");
+  if (!box) return;
+  const item = document.createElement("div");
+  item.className = "toast" + (kind === "error" ? " error" : "");
+  item.setAttribute("role", "status");
+  item.textContent = message;
+  box.appendChild(item);
+  setTimeout(() => item.remove(), 4000);
+}
+
+async function busy(button, work) {
+  button.setAttribute("aria-busy", "true");
+  button.disabled = true;
+  try {
+    return await work();
+  } finally {
+    button.removeAttribute("aria-busy");
+    button.disabled = false;
+  }
+}
+
+async function copy(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    toast("Copied");
+  } catch {
+    toast("Select the text and copy it", "error");
+  }
+}
+
+document.addEventListener("click", (event) => {
+  const target = event.target.closest("button, a");
+  if (!target) return;
+  if (target.dataset.open) document.getElementById(target.dataset.open)?.showModal();
+  if (target.dataset.close) document.getElementById(target.dataset.close)?.close();
+  if (target.dataset.copy) copy(target.dataset.copy);
+  if (target.dataset.copyFrom) copy(document.getElementById(target.dataset.copyFrom)?.textContent || "");
+  if (target.dataset.testConnection) testConnection(target);
+  if (target.dataset.disconnect) disconnect(target);
+});
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.dataset.confirm && !confirm(form.dataset.confirm)) event.preventDefault();
+  if (form.id === "connect-form") {
+    event.preventDefault();
+    connect(form);
+  }
+});
+
+async function connect(form) {
+  const error = document.getElementById("connect-error");
+  const result = document.getElementById("connect-result");
+  const submit = document.getElementById("connect-submit");
+  error.hidden = true;
+  const data = Object.fromEntries(new FormData(form));
+  if (!data.waba_id) delete data.waba_id;
+  await busy(submit, async () => {
+    try {
+      const connection = await api("POST", "/api/v1/connections", data);
+      form.querySelectorAll("input").forEach((input) => (input.value = ""));
+      document.getElementById("connect-webhook-url").textContent = connection.webhook_url;
+      document.getElementById("connect-verify-token").textContent = connection.verify_token || "";
+      result.hidden = false;
+      submit.hidden = true;
+      document.getElementById("connect-fields").hidden = true;
+      result.scrollIntoView({ block: "nearest" });
+      toast(`Connected ${connection.display_phone_number}`);
+      form.closest("dialog").addEventListener("close", () => location.reload(), { once: true });
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  });
+}
+
+async function testConnection(button) {
+  await busy(button, async () => {
+    try {
+      const outcome = await api("POST", `/api/v1/connections/${button.dataset.testConnection}/test`);
+      if (outcome.ok === false) {
+        toast((outcome.error && outcome.error.message) || "Meta refused the credentials", "error");
+      } else {
+        toast("The connection works");
+      }
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+}
+
+async function disconnect(button) {
+  if (!confirm(`Disconnect ${button.dataset.number}? Its credentials are deleted; messages stay.`)) return;
+  await busy(button, async () => {
+    try {
+      await api("DELETE", `/api/v1/connections/${button.dataset.disconnect}`);
+      toast("Disconnected");
+      location.reload();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+}
+
+window.wagate = { api, toast, busy };
+
+// ---- Times: shown in the reader's own time zone, with a divider for each day in the chat.
+function formatTimes(root) {
+  const today = new Date().toDateString();
+  root.querySelectorAll("time[datetime]").forEach((el) => {
+    const at = new Date(el.getAttribute("datetime"));
+    if (isNaN(at)) return;
+    const time = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    el.textContent =
+      el.dataset.format === "short" && at.toDateString() !== today
+        ? at.toLocaleDateString([], { day: "numeric", month: "short" })
+        : time;
+    el.title = at.toLocaleString();
+  });
+  const list = root.querySelector("#messages");
+  if (!list) return;
+  list.querySelectorAll(".day").forEach((d) => d.remove());
+  let last = "";
+  list.querySelectorAll(".message").forEach((item) => {
+    const day = new Date(item.dataset.at).toDateString();
+    if (day !== last) {
+      const divider = document.createElement("li");
+      divider.className = "day";
+      divider.textContent = day === today ? "Today" : new Date(item.dataset.at).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short", year: "numeric" });
+      item.before(divider);
+      last = day;
+    }
+  });
+}
+
+// ---- The window's time left, in the chat header.
+function showWindowLeft() {
+  const el = document.querySelector("[data-window-closes]");
+  if (!el) return;
+  const left = new Date(el.dataset.windowCloses) - new Date();
+  if (left <= 0) {
+    el.textContent = "Window closed: only templates can be sent";
+    el.className = "window closed";
+    return;
+  }
+  const hours = Math.floor(left / 3600000);
+  const minutes = Math.floor((left % 3600000) / 60000);
+  el.textContent = `Window open: ${hours} h ${minutes} min left`;
+}
+
+function scrollToEnd(force) {
+  const list = document.getElementById("messages");
+  if (!list) return;
+  const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 120;
+  if (force || nearEnd) list.scrollTop = list.scrollHeight;
+}
+
+// ---- Marks the open conversation read (Meta gets a read receipt) while it has unread messages.
+async function markOpenRead() {
+  const head = document.querySelector(".chat-head");
+  if (!head || Number(head.dataset.unread || 0) === 0 || document.hidden) return;
+  head.dataset.unread = "0";
+  try {
+    await api("POST", `/api/v1/conversations/${head.dataset.conversationId}/read`);
+  } catch (failure) {
+    console.warn("marking read failed", failure);
+  }
+}
+
+// ---- Live updates: every event of this tenant refreshes the parts of the page it can change.
+let refreshTimer = null;
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 120);
+}
+
+async function refresh() {
+  let html;
+  try {
+    const response = await fetch(location.href, { credentials: "same-origin" });
+    if (!response.ok) return;
+    html = await response.text();
+  } catch {
+    return;
+  }
+  const next = new DOMParser().parseFromString(html, "text/html");
+  const wasAtEnd = (() => {
+    const list = document.getElementById("messages");
+    return !list || list.scrollHeight - list.scrollTop - list.clientHeight < 120;
+  })();
+  for (const id of ["conversation-list", "messages", "bell-count"]) {
+    const current = document.getElementById(id);
+    const fresh = next.getElementById(id);
+    if (current && fresh) current.replaceWith(fresh);
+  }
+  const head = document.querySelector(".chat-head");
+  const freshHead = next.querySelector(".chat-head");
+  if (head && freshHead) head.replaceWith(freshHead);
+  const composer = document.getElementById("composer");
+  const freshComposer = next.getElementById("composer");
+  if (composer && freshComposer && !!composer.querySelector("textarea[disabled]") !== !!freshComposer.querySelector("textarea[disabled]")) {
+    composer.replaceWith(freshComposer);
+  }
+  formatTimes(document);
+  showWindowLeft();
+  if (wasAtEnd) scrollToEnd(true);
+  markOpenRead();
+}
+
+function pulseBell() {
+  const bell = document.getElementById("bell");
+  if (!bell) return;
+  bell.classList.remove("pulse");
+  void bell.offsetWidth;
+  bell.classList.add("pulse");
+}
+
+function connectEvents(attempt = 0) {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
+  socket.addEventListener("open", () => {
+    if (attempt > 0) scheduleRefresh();
+    attempt = 0;
+  });
+  socket.addEventListener("message", (event) => {
+    let data;
+    try {
+      data = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (data.type === "message.created" && data.data && data.data.direction === "inbound") pulseBell();
+    scheduleRefresh();
+  });
+  socket.addEventListener("close", () => {
+    // The server restarted or the network blinked: try again, less often the longer it lasts.
+    const wait = Math.min(10000, 500 * 2 ** Math.min(attempt, 5));
+    setTimeout(() => connectEvents(attempt + 1), wait);
+  });
+}
+
+// ---- The composer: Enter sends, Shift+Enter starts a new line.
+document.addEventListener("keydown", (event) => {
+  const box = event.target;
+  if (box.matches && box.matches("#composer textarea") && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    box.form.requestSubmit();
+  }
+});
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (form.id !== "composer") return;
+  event.preventDefault();
+  const box = form.querySelector("textarea");
+  const body = box.value.trim();
+  if (!body) return;
+  const button = form.querySelector("button[type=submit]");
+  await busy(button, async () => {
+    try {
+      await api("POST", "/api/v1/messages", {
+        connection_id: form.dataset.connectionId,
+        to: form.dataset.to,
+        type: "text",
+        text: { body },
+      });
+      box.value = "";
+      scheduleRefresh();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+  box.focus();
+});
+
+document.addEventListener("DOMContentLoaded", () => {
+  formatTimes(document);
+  showWindowLeft();
+  setInterval(showWindowLeft, 30000);
+  scrollToEnd(true);
+  markOpenRead();
+  if (document.querySelector("header.topbar")) connectEvents();
+  document.addEventListener("visibilitychange", markOpenRead);
+});

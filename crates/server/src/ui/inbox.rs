@@ -1,0 +1,326 @@
+//! The inbox: the tenant's conversations, and the open one's messages with a composer. Pages are
+//! rendered here; the page's script refreshes them when a live event arrives and sends through
+//! the REST API.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::PageError;
+use super::session::Signed;
+use crate::app::state::AppState;
+use crate::clock::{now_ms, rfc3339};
+use crate::store::conversations::{ConversationQuery, ConversationRow};
+use crate::store::messages::{MessageQuery, MessageRow};
+use crate::store::sessions::SessionUser;
+
+/// Conversations listed at once, and messages shown of the open one.
+const CONVERSATIONS_SHOWN: i64 = 100;
+const MESSAGES_SHOWN: i64 = 100;
+
+#[derive(Deserialize, Default)]
+pub struct InboxQuery {
+    /// The open conversation.
+    #[serde(default)]
+    c: Option<String>,
+    #[serde(default)]
+    filter: Option<String>,
+    #[serde(default)]
+    q: Option<String>,
+}
+
+pub struct ConversationItem {
+    pub id: String,
+    pub title: String,
+    pub number: String,
+    pub preview: String,
+    pub at: String,
+    pub unread: i64,
+    pub open: bool,
+}
+
+pub struct OpenConversation {
+    pub id: String,
+    pub connection_id: String,
+    pub title: String,
+    pub wa_id: String,
+    pub unread: i64,
+    /// When the service window closes (RFC 3339), while it is open.
+    pub window_closes_at: Option<String>,
+    pub messages: Vec<Bubble>,
+}
+
+/// One message as the chat shows it.
+pub struct Bubble {
+    pub id: String,
+    pub inbound: bool,
+    pub text: String,
+    /// What kind of message it is when that is worth saying (`Photo`, `Location`, ...).
+    pub label: Option<&'static str>,
+    pub at: String,
+    pub status: String,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "inbox.html")]
+struct InboxPage {
+    user: SessionUser,
+    csrf: String,
+    section: &'static str,
+    unread_total: i64,
+    unread_only: bool,
+    search: String,
+    conversations: Vec<ConversationItem>,
+    open: Option<OpenConversation>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<InboxQuery>,
+) -> Result<Html<String>, PageError> {
+    let tenant_id = signed.user.tenant_id.clone();
+    let unread_only = query.filter.as_deref() == Some("unread");
+    let search = query.q.clone().unwrap_or_default();
+    let rows = state
+        .store
+        .conversations(
+            &tenant_id,
+            &ConversationQuery {
+                unread_only,
+                search: Some(search.trim().to_owned()).filter(|s| !s.is_empty()),
+                before: None,
+                limit: CONVERSATIONS_SHOWN,
+            },
+        )
+        .await?;
+    let open = match query.c.as_deref() {
+        Some(id) => {
+            let Some(conversation) = state.store.conversation(&tenant_id, id).await? else {
+                return Err(PageError::NotFound);
+            };
+            Some(open_conversation(&state, &tenant_id, conversation).await?)
+        }
+        None => None,
+    };
+    let open_id = open.as_ref().map(|o| o.id.clone());
+    let conversations = rows
+        .into_iter()
+        .map(|row| ConversationItem {
+            open: open_id.as_deref() == Some(row.id.as_str()),
+            title: title(&row),
+            number: format!("+{}", row.contact_wa_id),
+            preview: row.last_message_preview.clone().unwrap_or_default(),
+            at: row.last_message_at.map(rfc3339).unwrap_or_default(),
+            unread: row.unread_count,
+            id: row.id,
+        })
+        .collect();
+    let unread_total = state.store.unread_total(&tenant_id).await?;
+    Ok(Html(
+        InboxPage {
+            user: signed.user,
+            csrf: signed.csrf,
+            section: "inbox",
+            unread_total,
+            unread_only,
+            search,
+            conversations,
+            open,
+        }
+        .render()?,
+    ))
+}
+
+async fn open_conversation(
+    state: &AppState,
+    tenant_id: &str,
+    row: ConversationRow,
+) -> Result<OpenConversation, PageError> {
+    let mut messages: Vec<MessageRow> = state
+        .store
+        .messages(
+            tenant_id,
+            &MessageQuery {
+                conversation_id: Some(row.id.clone()),
+                limit: MESSAGES_SHOWN,
+                ..MessageQuery::default()
+            },
+        )
+        .await?;
+    messages.reverse();
+    Ok(OpenConversation {
+        title: title(&row),
+        window_closes_at: row
+            .window_expires_at
+            .filter(|&at| at > now_ms())
+            .map(rfc3339),
+        messages: messages.iter().map(bubble).collect(),
+        id: row.id,
+        connection_id: row.connection_id,
+        wa_id: row.contact_wa_id,
+        unread: row.unread_count,
+    })
+}
+
+fn title(row: &ConversationRow) -> String {
+    row.contact_name
+        .clone()
+        .filter(|name| !name.trim().is_empty())
+        .unwrap_or_else(|| format!("+{}", row.contact_wa_id))
+}
+
+fn bubble(row: &MessageRow) -> Bubble {
+    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+    let (label, text) = describe(&row.message_type, &payload);
+    let error = (row.status == "failed").then(|| {
+        let code = row
+            .error_code
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        let text = row
+            .error_message
+            .clone()
+            .or_else(|| row.error_title.clone())
+            .unwrap_or_else(|| "Meta gave no reason".into());
+        format!("{text}{code}")
+    });
+    Bubble {
+        id: row.id.clone(),
+        inbound: row.direction == crate::store::messages::DIRECTION_INBOUND,
+        text,
+        label,
+        at: rfc3339(row.message_at),
+        status: row.status.clone(),
+        error,
+    }
+}
+
+/// What a message says, in words, for each kind Meta sends or we send.
+fn describe(kind: &str, payload: &Value) -> (Option<&'static str>, String) {
+    let object = &payload[kind];
+    let field = |name: &str| object[name].as_str().unwrap_or_default().to_owned();
+    match kind {
+        "text" => (None, field("body")),
+        "image" => (Some("Photo"), field("caption")),
+        "video" => (Some("Video"), field("caption")),
+        "audio" => (Some("Audio"), String::new()),
+        "document" => (Some("Document"), {
+            let name = field("filename");
+            if name.is_empty() {
+                field("caption")
+            } else {
+                name
+            }
+        }),
+        "sticker" => (Some("Sticker"), String::new()),
+        "location" => (Some("Location"), {
+            let place = [field("name"), field("address")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+            if place.is_empty() {
+                format!("{}, {}", object["latitude"], object["longitude"])
+            } else {
+                place
+            }
+        }),
+        "contacts" => (Some("Contact"), {
+            object
+                .as_array()
+                .map(|cards| {
+                    cards
+                        .iter()
+                        .filter_map(|c| c["name"]["formatted_name"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default()
+        }),
+        "reaction" => (Some("Reaction"), field("emoji")),
+        "interactive" => {
+            let reply = object
+                .get("button_reply")
+                .or_else(|| object.get("list_reply"))
+                .and_then(|r| r["title"].as_str());
+            match reply {
+                Some(title) => (Some("Reply"), title.to_owned()),
+                None => (
+                    Some("Interactive"),
+                    object["body"]["text"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+            }
+        }
+        "button" => (Some("Reply"), field("text")),
+        "template" => (Some("Template"), field("name")),
+        "order" => (Some("Order"), String::new()),
+        _ => (Some("Message"), String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn every_kind_of_message_is_put_in_words() {
+        let cases = [
+            ("text", json!({"text": {"body": "hi"}}), None, "hi"),
+            (
+                "image",
+                json!({"image": {"caption": "look"}}),
+                Some("Photo"),
+                "look",
+            ),
+            (
+                "document",
+                json!({"document": {"filename": "a.pdf"}}),
+                Some("Document"),
+                "a.pdf",
+            ),
+            (
+                "location",
+                json!({"location": {"latitude": 1.5, "longitude": 2.5}}),
+                Some("Location"),
+                "1.5, 2.5",
+            ),
+            (
+                "location",
+                json!({"location": {"name": "Shop", "address": "Main St"}}),
+                Some("Location"),
+                "Shop, Main St",
+            ),
+            (
+                "contacts",
+                json!({"contacts": [{"name": {"formatted_name": "Ana"}}]}),
+                Some("Contact"),
+                "Ana",
+            ),
+            (
+                "interactive",
+                json!({"interactive": {"button_reply": {"id": "y", "title": "Yes"}}}),
+                Some("Reply"),
+                "Yes",
+            ),
+            (
+                "reaction",
+                json!({"reaction": {"emoji": "x"}}),
+                Some("Reaction"),
+                "x",
+            ),
+            ("unsupported", json!({}), Some("Message"), ""),
+        ];
+        for (kind, payload, label, text) in cases {
+            assert_eq!(describe(kind, &payload), (label, text.to_owned()), "{kind}");
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The dashboard: server-rendered pages (askama), small plain scripts and vendored htmx, all
+//! embedded in the binary. Pages read through the modules below the API; what they change goes
+//! through the REST API with the session cookie, so the rules live in one place.
+
+mod assets;
+pub mod cookies;
+mod error;
+mod inbox;
+mod pages;
+mod session;
+mod signin;
+
+use axum::Router;
+use axum::response::Redirect;
+use axum::routing::{get, post};
+
+use crate::app::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/app") }))
+        .route("/login", get(signin::form).post(signin::submit))
+        .route("/logout", post(signin::sign_out))
+        .route("/app", get(pages::home))
+        .route("/app/inbox", get(inbox::page))
+        .route("/app/integrations", get(pages::integrations))
+        .route("/app/settings", get(pages::settings))
+        .route("/app/settings/api-key", post(pages::regenerate_api_key))
+        .route("/assets/{*path}", get(assets::serve))
+}

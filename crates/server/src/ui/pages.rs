@@ -1,0 +1,177 @@
+//! The signed-in pages: integrations and settings. Actions on them call the REST API from the
+//! page's script (with the session cookie and its CSRF token), so each rule lives in one place.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use super::error::PageError;
+use super::session::Signed;
+use crate::app::state::AppState;
+use crate::auth::api_key;
+use crate::clock::now_ms;
+use crate::connections::Connections;
+use crate::ids::new_id;
+use crate::store::sessions::SessionUser;
+
+pub async fn home() -> Redirect {
+    Redirect::to("/app/inbox")
+}
+
+/// A connection as its card shows it.
+pub struct ConnectionCard {
+    pub id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    pub phone_number_id: String,
+    pub status: String,
+    pub status_label: &'static str,
+    pub status_reason: Option<String>,
+    pub webhook_url: String,
+    pub verify_token: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "integrations.html")]
+struct IntegrationsPage {
+    user: SessionUser,
+    csrf: String,
+    section: &'static str,
+    unread_total: i64,
+    manages: bool,
+    connections: Vec<ConnectionCard>,
+}
+
+pub async fn integrations(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Html<String>, PageError> {
+    let service = Connections {
+        store: &state.store,
+        vault: &state.vault,
+        graph: &state.graph,
+        webhook_keys: &state.webhook_keys,
+    };
+    let connections = service
+        .list(&signed.user.tenant_id)
+        .await
+        .map_err(|e| PageError::Internal(e.into()))?
+        .into_iter()
+        .map(|view| ConnectionCard {
+            webhook_url: state.webhook_url(&view.row.connection_key),
+            status_label: status_label(&view.row.status),
+            id: view.row.id,
+            display_phone_number: view.row.display_phone_number,
+            verified_name: view.row.verified_name,
+            phone_number_id: view.row.phone_number_id,
+            status: view.row.status,
+            status_reason: view.row.status_reason,
+            verify_token: view.verify_token,
+        })
+        .collect();
+    let manages = signed.manages();
+    let unread_total = state.store.unread_total(&signed.user.tenant_id).await?;
+    Ok(Html(
+        IntegrationsPage {
+            user: signed.user,
+            csrf: signed.csrf,
+            section: "integrations",
+            unread_total,
+            manages,
+            connections,
+        }
+        .render()?,
+    ))
+}
+
+fn status_label(status: &str) -> &'static str {
+    match status {
+        crate::store::connections::STATUS_CONNECTED => "Connected",
+        crate::store::connections::STATUS_NEEDS_REAUTH => "Needs new credentials",
+        _ => "Disconnected",
+    }
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    user: SessionUser,
+    csrf: String,
+    section: &'static str,
+    unread_total: i64,
+    manages: bool,
+    key_prefixes: Vec<String>,
+    new_key: Option<String>,
+}
+
+pub async fn settings(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Html<String>, PageError> {
+    render_settings(&state, signed, None).await
+}
+
+async fn render_settings(
+    state: &AppState,
+    signed: Signed,
+    new_key: Option<String>,
+) -> Result<Html<String>, PageError> {
+    let key_prefixes = state
+        .store
+        .api_key_prefixes(&signed.user.tenant_id)
+        .await?
+        .into_iter()
+        .map(|prefix| format!("{prefix}…"))
+        .collect();
+    let manages = signed.manages();
+    let unread_total = state.store.unread_total(&signed.user.tenant_id).await?;
+    Ok(Html(
+        SettingsPage {
+            user: signed.user,
+            csrf: signed.csrf,
+            section: "settings",
+            unread_total,
+            manages,
+            key_prefixes,
+            new_key,
+        }
+        .render()?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    csrf_token: String,
+}
+
+/// Makes a new API key, revoking the old, and shows it once.
+pub async fn regenerate_api_key(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    if !signed.csrf_matches(&form.csrf_token) {
+        return Err(PageError::FormExpired);
+    }
+    if !signed.manages() {
+        return Err(PageError::NotAllowed);
+    }
+    let key = api_key::mint();
+    state
+        .store
+        .replace_api_key(
+            &signed.user.tenant_id,
+            &new_id(),
+            &key.hash,
+            &key.display_prefix,
+            now_ms(),
+        )
+        .await?;
+    tracing::info!(tenant_id = %signed.user.tenant_id, user_id = %signed.user.user_id, "API key replaced");
+    let page = render_settings(&state, signed, Some(key.secret.expose_secret().to_owned())).await?;
+    // The key is in this answer only: no cache may keep it.
+    Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page).into_response())
+}

@@ -1,0 +1,99 @@
+//! The signed-in user of a dashboard page. A page asked for without a live session redirects to
+//! the sign-in page (and back afterwards).
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::cookies;
+use super::error::PageError;
+use crate::app::state::AppState;
+use crate::auth::session;
+use crate::clock::now_ms;
+use crate::store::sessions::SessionUser;
+
+pub const ROLE_OWNER: &str = "owner";
+pub const ROLE_ADMIN: &str = "admin";
+
+/// The user behind a page request, with the CSRF token its forms and scripts must send.
+pub struct Signed {
+    pub user: SessionUser,
+    pub csrf: String,
+    pub token: SecretString,
+}
+
+impl Signed {
+    /// Owners and admins manage connections, templates, users and settings; agents answer.
+    pub fn manages(&self) -> bool {
+        self.user.role == ROLE_OWNER || self.user.role == ROLE_ADMIN
+    }
+
+    pub fn csrf_matches(&self, presented: &str) -> bool {
+        session::csrf_matches(&self.token, presented)
+    }
+}
+
+pub enum NotSignedIn {
+    Redirect(String),
+    Failed(PageError),
+}
+
+impl IntoResponse for NotSignedIn {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Redirect(to) => Redirect::to(&to).into_response(),
+            Self::Failed(error) => error.into_response(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Signed {
+    type Rejection = NotSignedIn;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let back = parts
+            .uri
+            .path_and_query()
+            .map_or("/app", |p| p.as_str())
+            .to_owned();
+        let to_signin = || NotSignedIn::Redirect(format!("/login?next={}", encode(&back)));
+        let token = cookies::session_token(&parts.headers).ok_or_else(to_signin)?;
+        let user = state
+            .store
+            .session_user(&session::hash(token.expose_secret()), now_ms())
+            .await
+            .map_err(|e| NotSignedIn::Failed(e.into()))?
+            .ok_or_else(to_signin)?;
+        tracing::Span::current().record("tenant_id", user.tenant_id.as_str());
+        Ok(Self {
+            csrf: session::csrf_token(&token),
+            user,
+            token,
+        })
+    }
+}
+
+/// For pages that look different to a signed-in visitor (the sign-in page sends them on).
+impl axum::extract::OptionalFromRequestParts<AppState> for Signed {
+    type Rejection = PageError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        match <Self as FromRequestParts<AppState>>::from_request_parts(parts, state).await {
+            Ok(signed) => Ok(Some(signed)),
+            Err(NotSignedIn::Redirect(_)) => Ok(None),
+            Err(NotSignedIn::Failed(error)) => Err(error),
+        }
+    }
+}
+
+/// Percent-encodes a path for a query value.
+pub fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}

@@ -1,0 +1,384 @@
+//! The dashboard in a real browser: Debian's Chromium, headless, driven through chromedriver.
+//! Without chromedriver these tests skip with a reason, except under `CI=true`, where they fail.
+//! Screenshots go to `target/screenshots/`.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// How long an element may take to appear.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| PathBuf::from(dir).join(name))
+        .find(|path| path.is_file())
+}
+
+/// Starts chromedriver on a free port and opens a headless Chromium through it.
+pub async fn open_browser() -> Option<Browser> {
+    let Some(chromedriver) = find_program("chromedriver") else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("CI=true but chromedriver is not installed: the browser tests must run");
+        }
+        eprintln!("skipping the browser test: install chromium and chromium-driver to run it");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let driver = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let mut browser_args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,900",
+    ];
+    browser_args.push("--lang=en-US");
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), json!({ "args": browser_args }));
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let client = loop {
+        // chromedriver is on this machine: plain HTTP, no TLS.
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+        {
+            Ok(client) => break client,
+            Err(error) if Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(error) => panic!("cannot open Chromium through chromedriver: {error}"),
+        }
+    };
+    Some(Browser { client, driver })
+}
+
+impl Browser {
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("page opens");
+    }
+
+    pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css} did not appear: {e}"))
+    }
+
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.wait_for(css).await;
+        field.clear().await.expect("clear");
+        field.send_keys(text).await.expect("type");
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.wait_for(css).await.click().await.expect("click");
+    }
+
+    pub async fn text_of(&self, css: &str) -> String {
+        self.wait_for(css).await.text().await.expect("text")
+    }
+
+    /// Waits until the element's text is not empty, and answers it.
+    pub async fn wait_for_text(&self, css: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let text = self.text_of(css).await;
+            if !text.trim().is_empty() {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} stayed empty");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn sign_in(&self, app: &TestApp, email: &str, password: &str) {
+        self.goto(&app.url("/login")).await;
+        self.fill("input[name=email]", email).await;
+        self.fill("input[name=password]", password).await;
+        self.click("form button[type=submit]").await;
+        self.wait_for("header.topbar").await;
+    }
+
+    /// Saves what the page looks like at 1280 and at 390 px wide under `target/screenshots/`.
+    pub async fn screenshots(&self, name: &str) {
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        for (width, height) in [(1280, 900), (390, 844)] {
+            self.client
+                .set_window_size(width, height)
+                .await
+                .expect("resize");
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let png = self.client.screenshot().await.expect("screenshot");
+            std::fs::write(dir.join(format!("{name}-{width}.png")), png).expect("save screenshot");
+        }
+        self.client
+            .set_window_size(1280, 900)
+            .await
+            .expect("resize");
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target")));
+    target.join("screenshots")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_signs_in_and_connects_a_number_and_sees_its_webhook_url() {
+    let Some(browser) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn(Db::Sqlite).await;
+    browser.goto(&app.url("/app/integrations")).await;
+    browser.wait_for("form input[name=email]").await;
+    browser.screenshots("sign-in").await;
+    browser
+        .sign_in(&app, &app.owner_email, OWNER_PASSWORD)
+        .await;
+    browser.goto(&app.url("/app/integrations")).await;
+    browser.click("[data-open=connect-dialog]").await;
+
+    // Wrong credentials: Meta's own words are shown, nothing is stored.
+    let number = app.register_number();
+    browser
+        .fill("#connect-form input[name=access_token]", "EAAwrong")
+        .await;
+    browser
+        .fill(
+            "#connect-form input[name=phone_number_id]",
+            &number.phone_number_id,
+        )
+        .await;
+    browser
+        .fill("#connect-form input[name=app_secret]", &number.app_secret)
+        .await;
+    browser.click("#connect-submit").await;
+    let error = browser.wait_for_text("#connect-error").await;
+    assert!(error.contains("Meta"), "{error}");
+
+    browser
+        .fill(
+            "#connect-form input[name=access_token]",
+            &number.access_token,
+        )
+        .await;
+    browser
+        .fill(
+            "#connect-form input[name=phone_number_id]",
+            &number.phone_number_id,
+        )
+        .await;
+    browser
+        .fill("#connect-form input[name=app_secret]", &number.app_secret)
+        .await;
+    browser.click("#connect-submit").await;
+    let webhook_url = browser.wait_for_text("#connect-webhook-url").await;
+    assert!(
+        webhook_url.starts_with(&format!("{}/webhooks/whatsapp/", app.address)),
+        "{webhook_url}"
+    );
+    let verify_token = browser.wait_for_text("#connect-verify-token").await;
+    let (_, listed) = app.get("/api/v1/connections").await;
+    assert_eq!(listed["data"][0]["webhook_url"], webhook_url.as_str());
+    assert_eq!(listed["data"][0]["verify_token"], verify_token.as_str());
+    browser.screenshots("connect-dialog").await;
+
+    browser.click("[data-close=connect-dialog]").await;
+    let card = browser.text_of("article.connection").await;
+    assert!(card.contains("Connected"), "{card}");
+    assert!(card.contains(&webhook_url), "{card}");
+    browser.screenshots("integrations").await;
+
+    // Another tenant's owner sees none of it.
+    let other = app.other_owner().await;
+    browser.click("header form button[type=submit]").await;
+    browser.wait_for("form input[name=email]").await;
+    browser.sign_in(&app, &other.email, OWNER_PASSWORD).await;
+    browser.goto(&app.url("/app/integrations")).await;
+    let page = browser.text_of("main").await;
+    assert!(page.contains("No number is connected yet"), "{page}");
+    assert!(!page.contains(&webhook_url), "{page}");
+}
+
+impl Browser {
+    /// Marks the page, so a later check can tell it was never reloaded.
+    async fn mark_page(&self) {
+        self.client
+            .execute("window.__samePage = true; return true;", vec![])
+            .await
+            .expect("script");
+    }
+
+    async fn same_page(&self) -> bool {
+        self.client
+            .execute("return window.__samePage === true;", vec![])
+            .await
+            .expect("script")
+            .as_bool()
+            .unwrap_or(false)
+    }
+
+    /// Waits until `css` matches an element whose text contains `text`.
+    async fn wait_for_text_in(&self, css: &str, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let found = self.client.find_all(Locator::Css(css)).await.expect("find");
+            for element in found {
+                if element.text().await.unwrap_or_default().contains(text) {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no {css} with {text:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn attribute_becomes(&self, css: &str, attribute: &str, value: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let current = match self.client.find(Locator::Css(css)).await {
+                Ok(element) => element.attr(attribute).await.ok().flatten(),
+                Err(_) => None,
+            };
+            if current.as_deref() == Some(value) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} {attribute} stayed {current:?}, not {value}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_shows_new_messages_live_and_replies_reach_read() {
+    let Some(browser) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let number = app.connect_number().await;
+    app.meta_behaves(&number, crate::outbound::statuses_all_the_way());
+    app.customer_writes(&number, "5511987654321", "Oi! Do you ship to São Paulo?")
+        .await;
+
+    browser
+        .sign_in(&app, &app.owner_email, OWNER_PASSWORD)
+        .await;
+    browser.goto(&app.url("/app/inbox")).await;
+    browser.wait_for_text_in("#bell-count", "1").await;
+    browser.click("a.conversation").await;
+    browser
+        .wait_for_text_in("#messages .message.in", "Do you ship")
+        .await;
+    // Opening the conversation reads it: the bell empties, Meta gets a read receipt.
+    browser
+        .attribute_becomes("#bell-count", "hidden", "true")
+        .await;
+    browser.mark_page().await;
+
+    // A second customer writes: the list and the bell change without a reload.
+    app.emulator
+        .customer_writes(emulator::CustomerMessage::text(
+            &number.phone_number_id,
+            "919876543210",
+            "Hi, my order has not arrived yet.",
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text_in("a.conversation.unread", "my order has not arrived")
+        .await;
+    browser.wait_for_text_in("#bell-count", "1").await;
+    // The open customer writes again: it appears in the open chat.
+    app.emulator
+        .customer_writes(emulator::CustomerMessage::text(
+            &number.phone_number_id,
+            "5511987654321",
+            "How long does delivery take?",
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text_in("#messages .message.in", "How long does delivery take?")
+        .await;
+    assert!(browser.same_page().await, "the page was never reloaded");
+
+    // A reply goes out with Enter and its tick moves to read.
+    browser
+        .fill("#composer textarea", "Two to three days.\n")
+        .await;
+    browser
+        .wait_for_text_in("#messages .message.out", "Two to three days.")
+        .await;
+    browser
+        .attribute_becomes("#messages .message.out .tick", "data-status", "read")
+        .await;
+    let sent = app.emulator.sent_messages(Some(&number.phone_number_id));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].request["text"]["body"], "Two to three days.");
+    browser.screenshots("inbox").await;
+
+    // A customer whose window has closed can only get a template: the text box says so.
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE conversations SET window_expires_at = $1")
+        .bind(wagate::clock::now_ms() - 1_000)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    browser.client.refresh().await.unwrap();
+    let composer = browser.wait_for("#composer textarea").await;
+    assert_eq!(
+        composer.attr("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    let placeholder = composer
+        .attr("placeholder")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(placeholder.contains("template"), "{placeholder}");
+    let head = browser.text_of(".chat-head").await;
+    assert!(head.contains("Window closed"), "{head}");
+    browser.screenshots("inbox-window-closed").await;
+}

@@ -1,0 +1,293 @@
+//! Dashboard sign-in, sessions and CSRF over plain HTTP (the browser tests drive the pages).
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A browser without JavaScript: keeps cookies by hand and never follows redirects.
+struct Visitor {
+    client: reqwest::Client,
+    base: String,
+    cookies: Vec<(String, String)>,
+}
+
+impl Visitor {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.address.clone(),
+            cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        for header in response.headers().get_all(SET_COOKIE) {
+            let text = header.to_str().unwrap();
+            let (pair, attributes) = text.split_once(';').unwrap_or((text, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.retain(|(k, _)| k != name);
+            if !attributes.contains("Max-Age=0") {
+                self.cookies.push((name.to_owned(), value.to_owned()));
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, response.text().await.unwrap(), location)
+    }
+
+    async fn post_form(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, String, Option<String>) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        (status, response.text().await.unwrap(), location)
+    }
+
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Opens the sign-in page and signs in; answers where it was sent.
+    async fn sign_in(
+        &mut self,
+        email: &str,
+        password: &str,
+    ) -> (StatusCode, String, Option<String>) {
+        let (status, page, _) = self.get("/login?next=/app/settings").await;
+        assert_eq!(status, StatusCode::OK);
+        let form_token = hidden_value(&page, "form_token");
+        self.post_form(
+            "/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("form_token", &form_token),
+                ("next", "/app/settings"),
+            ],
+        )
+        .await
+    }
+}
+
+fn hidden_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+        + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+fn meta_csrf(page: &str) -> String {
+    let marker = "name=\"csrf-token\" content=\"";
+    let start = page.find(marker).expect("csrf meta") + marker.len();
+    page[start..].split('"').next().unwrap().to_owned()
+}
+
+on_both_databases! {
+    async fn a_page_without_a_session_sends_to_sign_in_and_back_after_it(app) {
+        let mut visitor = Visitor::new(&app);
+        let (status, _, location) = visitor.get("/app/settings").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/login?next=%2Fapp%2Fsettings"));
+
+        let (status, _, location) = visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/app/settings"));
+        let session = visitor.cookie("wagate_session").expect("a session cookie").to_owned();
+        assert!(session.starts_with("wgs_"));
+        let (status, page, _) = visitor.get("/app/settings").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&app.owner_email), "{page}");
+        assert!(!page.contains(&session), "the session token never appears in a page");
+
+        // Only the hash of the token is stored.
+        let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE token_hash = $1")
+            .bind(&session)
+            .fetch_one(app.state.store.reader())
+            .await
+            .unwrap();
+        assert_eq!(stored, 0);
+
+        // Sign-out needs the CSRF token, then ends the session for good.
+        let (status, _, _) = visitor.post_form("/logout", &[("csrf_token", "wrong")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let csrf = meta_csrf(&page);
+        let (status, _, location) = visitor.post_form("/logout", &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location.as_deref(), Some("/login"));
+        let replay = reqwest::Client::new()
+            .get(app.url("/api/v1/conversations"))
+            .header(COOKIE, format!("wagate_session={session}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replay.status(), StatusCode::UNAUTHORIZED, "a signed-out session is dead");
+    }
+
+    async fn a_wrong_password_is_refused_without_saying_whether_the_email_exists(app) {
+        let mut visitor = Visitor::new(&app);
+        let (status, wrong_password, _) = visitor.sign_in(&app.owner_email, "not the password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(wrong_password.contains("Wrong email or password."));
+        let (status, unknown_email, _) = visitor.sign_in("nobody@example.com", "not the password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(unknown_email.contains("Wrong email or password."));
+        assert!(visitor.cookie("wagate_session").is_none());
+    }
+
+    async fn the_sign_in_form_only_works_with_its_own_form_token(app) {
+        let mut visitor = Visitor::new(&app);
+        let (status, _, _) = visitor
+            .post_form(
+                "/login",
+                &[("email", &app.owner_email), ("password", OWNER_PASSWORD), ("form_token", "forged")],
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a post from another site has no matching cookie");
+        assert!(visitor.cookie("wagate_session").is_none());
+    }
+
+    async fn ten_wrong_passwords_in_a_minute_slow_the_account_down(app) {
+        let mut visitor = Visitor::new(&app);
+        for attempt in 0..10 {
+            let (status, _, _) = visitor.sign_in(&app.owner_email, "guess").await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+        }
+        let (status, page, _) = visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "even the right password waits");
+        assert!(page.contains("Too many sign-in attempts"), "{page}");
+    }
+
+    async fn the_api_takes_the_session_cookie_but_changes_need_its_csrf_token(app) {
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, page, _) = visitor.get("/app/settings").await;
+        let csrf = meta_csrf(&page);
+        let cookie = visitor.cookie_header();
+        let client = reqwest::Client::new();
+
+        let listed = client.get(app.url("/api/v1/connections")).header(COOKIE, &cookie).send().await.unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
+
+        let number = app.register_number();
+        let body = json!({
+            "access_token": number.access_token,
+            "phone_number_id": number.phone_number_id,
+            "app_secret": number.app_secret,
+        });
+        let without = client.post(app.url("/api/v1/connections")).header(COOKIE, &cookie).json(&body).send().await.unwrap();
+        assert_eq!(without.status(), StatusCode::FORBIDDEN);
+        let (_, error) = json_of(without).await;
+        assert_eq!(error["error"]["code"], "csrf_token_missing");
+
+        let cross_site = client
+            .post(app.url("/api/v1/connections"))
+            .header(COOKIE, &cookie)
+            .header("X-CSRF-Token", &csrf)
+            .header("Origin", "https://evil.example")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cross_site.status(), StatusCode::FORBIDDEN, "another site's page");
+
+        let with = client.post(app.url("/api/v1/connections")).header(COOKIE, &cookie).header("X-CSRF-Token", &csrf).json(&body).send().await.unwrap();
+        let (status, created) = json_of(with).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+
+        // The same connection through the tenant's API key: one tenant, either way in.
+        let (_, listed) = app.get("/api/v1/connections").await;
+        assert_eq!(listed["data"][0]["id"], created["id"]);
+    }
+
+    async fn a_new_api_key_is_shown_once_and_the_old_one_stops_working(app) {
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, page, _) = visitor.get("/app/settings").await;
+        assert!(page.contains(&app.api_key[..10]), "the key's prefix is shown");
+        assert!(!page.contains(&app.api_key), "never the whole key");
+        let csrf = meta_csrf(&page);
+        let (status, page, _) = visitor.post_form("/app/settings/api-key", &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, StatusCode::OK);
+        let start = page.find("id=\"new-api-key\">").expect("the new key is shown") + "id=\"new-api-key\">".len();
+        let new_key = page[start..].split('<').next().unwrap().to_owned();
+        assert!(new_key.starts_with("wgk_"), "{new_key}");
+
+        let (status, _) = app.get_as(&app.api_key, "/api/v1/conversations").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "the old key is revoked");
+        let (status, _) = app.get_as(&new_key, "/api/v1/conversations").await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, page, _) = visitor.get("/app/settings").await;
+        assert!(!page.contains(&new_key), "shown once only");
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_assets_are_served_from_the_binary() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    for (path, kind) in [
+        ("/assets/app.css", "text/css"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/vendor/htmx.min.js", "text/javascript"),
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+    let missing = app
+        .client
+        .get(app.url("/assets/nope.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+}
