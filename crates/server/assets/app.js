@@ -198,7 +198,10 @@ async function markOpenRead() {
   head.dataset.unread = "0";
   try {
     await api("POST", `/api/v1/conversations/${head.dataset.conversationId}/read`);
+    scheduleRefresh();
   } catch (failure) {
+    // Tried again on the next refresh, which renders the count again.
+    head.dataset.unread = "1";
     console.warn("marking read failed", failure);
   }
 }
@@ -255,7 +258,9 @@ function connectEvents(attempt = 0) {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const socket = new WebSocket(`${scheme}://${location.host}/api/v1/events`);
   socket.addEventListener("open", () => {
-    if (attempt > 0) scheduleRefresh();
+    // Whatever happened between rendering the page (or losing the socket) and now was not
+    // streamed to this page: catch up once.
+    scheduleRefresh();
     attempt = 0;
   });
   socket.addEventListener("message", (event) => {
@@ -317,4 +322,44 @@ document.addEventListener("DOMContentLoaded", () => {
   markOpenRead();
   if (document.querySelector("header.topbar")) connectEvents();
   document.addEventListener("visibilitychange", markOpenRead);
+});
+
+// ---- The bell's menu: htmx loads it on click; this shows, hides and acts on it.
+document.addEventListener("click", async (event) => {
+  const menu = document.getElementById("bell-menu");
+  const bell = document.getElementById("bell");
+  if (!menu || !bell) return;
+  if (event.target.closest("#bell")) {
+    const opening = menu.hidden;
+    menu.hidden = !opening;
+    bell.setAttribute("aria-expanded", String(opening));
+    return;
+  }
+  const markAll = event.target.closest("[data-mark-all-read]");
+  if (markAll) {
+    await busy(markAll, async () => {
+      try {
+        await api("POST", "/api/v1/conversations/read-all");
+        menu.hidden = true;
+        bell.setAttribute("aria-expanded", "false");
+        toast("All conversations marked as read");
+        scheduleRefresh();
+      } catch (failure) {
+        toast(failure.message, "error");
+      }
+    });
+    return;
+  }
+  if (!event.target.closest("#bell-menu")) {
+    menu.hidden = true;
+    bell.setAttribute("aria-expanded", "false");
+  }
+});
+
+document.addEventListener("keydown", (event) => {
+  const menu = document.getElementById("bell-menu");
+  if (event.key === "Escape" && menu && !menu.hidden) {
+    menu.hidden = true;
+    document.getElementById("bell")?.setAttribute("aria-expanded", "false");
+  }
 });

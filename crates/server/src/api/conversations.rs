@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/conversations", get(list))
         .route("/conversations/{id}", get(show))
+        .route("/conversations/read-all", post(mark_all_read))
         .route("/conversations/{id}/read", post(mark_read))
         .route("/conversations/{id}/typing", post(typing))
         .route("/unread-count", get(unread_count))
@@ -102,27 +103,78 @@ async fn mark_read(
     auth: TenantAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = state
-        .store
-        .mark_conversation_read(&auth.tenant_id, &id, now_ms())
+    let data = read_one(&state, &auth.tenant_id, &id)
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
-    if let Some(wamid) = &row.last_inbound_wamid {
-        read_receipt::enqueue(&state, &row.tenant_id, &row.connection_id, wamid, false).await?;
+    publish_unread(&state, &auth.tenant_id).await?;
+    Ok(Json(data))
+}
+
+/// Pages of unread conversations one "mark all as read" goes through at most.
+const MARK_ALL_MAX_PAGES: usize = 1_000;
+
+/// Marks every conversation of the tenant read (each customer's last message gets Meta's read
+/// receipt, as one at a time would).
+async fn mark_all_read(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+) -> Result<Json<Value>, ApiError> {
+    let mut marked = 0;
+    // Bounded: customers who keep writing meanwhile cannot keep this request going for ever.
+    for _ in 0..MARK_ALL_MAX_PAGES {
+        let unread = state
+            .store
+            .conversations(
+                &auth.tenant_id,
+                &ConversationQuery {
+                    unread_only: true,
+                    limit: crate::api::MAX_PAGE,
+                    ..ConversationQuery::default()
+                },
+            )
+            .await?;
+        if unread.is_empty() {
+            break;
+        }
+        for row in &unread {
+            if read_one(&state, &auth.tenant_id, &row.id).await?.is_some() {
+                marked += 1;
+            }
+        }
     }
-    let unread = state.store.unread_total(&auth.tenant_id).await?;
+    let unread = publish_unread(&state, &auth.tenant_id).await?;
+    Ok(Json(json!({ "marked": marked, "unread": unread })))
+}
+
+/// Zeroes one conversation's unread count, queues Meta's read receipt and tells live clients.
+async fn read_one(state: &AppState, tenant_id: &str, id: &str) -> Result<Option<Value>, ApiError> {
+    let Some(row) = state
+        .store
+        .mark_conversation_read(tenant_id, id, now_ms())
+        .await?
+    else {
+        return Ok(None);
+    };
+    if let Some(wamid) = &row.last_inbound_wamid {
+        read_receipt::enqueue(state, &row.tenant_id, &row.connection_id, wamid, false).await?;
+    }
     let data = views::conversation(&row);
     state.events.publish(Event {
-        tenant_id: auth.tenant_id.clone(),
+        tenant_id: tenant_id.to_owned(),
         kind: kind::CONVERSATION_UPDATED,
         data: data.clone(),
     });
+    Ok(Some(data))
+}
+
+async fn publish_unread(state: &AppState, tenant_id: &str) -> Result<i64, ApiError> {
+    let unread = state.store.unread_total(tenant_id).await?;
     state.events.publish(Event {
-        tenant_id: auth.tenant_id,
+        tenant_id: tenant_id.to_owned(),
         kind: kind::UNREAD_CHANGED,
         data: json!({ "unread": unread }),
     });
-    Ok(Json(data))
+    Ok(unread)
 }
 
 /// Shows the customer that an answer is being typed (Meta shows it for up to 25 s, or until the

@@ -109,15 +109,7 @@ pub async fn page(
     let open_id = open.as_ref().map(|o| o.id.clone());
     let conversations = rows
         .into_iter()
-        .map(|row| ConversationItem {
-            open: open_id.as_deref() == Some(row.id.as_str()),
-            title: title(&row),
-            number: format!("+{}", row.contact_wa_id),
-            preview: row.last_message_preview.clone().unwrap_or_default(),
-            at: row.last_message_at.map(rfc3339).unwrap_or_default(),
-            unread: row.unread_count,
-            id: row.id,
-        })
+        .map(|row| item(row, open_id.as_deref()))
         .collect();
     let unread_total = state.store.unread_total(&tenant_id).await?;
     Ok(Html(
@@ -133,6 +125,47 @@ pub async fn page(
         }
         .render()?,
     ))
+}
+
+#[derive(Template)]
+#[template(path = "bell.html")]
+struct BellMenu {
+    items: Vec<ConversationItem>,
+}
+
+/// Conversations listed in the bell's menu.
+const BELL_ITEMS: i64 = 10;
+
+/// The bell's menu: the conversations with unread messages, newest first.
+pub async fn bell(
+    State(state): State<AppState>,
+    signed: Signed,
+) -> Result<Html<String>, PageError> {
+    let rows = state
+        .store
+        .conversations(
+            &signed.user.tenant_id,
+            &ConversationQuery {
+                unread_only: true,
+                limit: BELL_ITEMS,
+                ..ConversationQuery::default()
+            },
+        )
+        .await?;
+    let items = rows.into_iter().map(|row| item(row, None)).collect();
+    Ok(Html(BellMenu { items }.render()?))
+}
+
+fn item(row: ConversationRow, open_id: Option<&str>) -> ConversationItem {
+    ConversationItem {
+        open: open_id == Some(row.id.as_str()),
+        title: title(&row),
+        number: format!("+{}", row.contact_wa_id),
+        preview: row.last_message_preview.clone().unwrap_or_default(),
+        at: row.last_message_at.map(rfc3339).unwrap_or_default(),
+        unread: row.unread_count,
+        id: row.id,
+    }
 }
 
 async fn open_conversation(

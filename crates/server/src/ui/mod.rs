@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(signin::sign_out))
         .route("/app", get(pages::home))
         .route("/app/inbox", get(inbox::page))
+        .route("/app/bell", get(inbox::bell))
         .route("/app/integrations", get(pages::integrations))
         .route("/app/settings", get(pages::settings))
         .route("/app/settings/api-key", post(pages::regenerate_api_key))

@@ -105,12 +105,33 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Clicks `css`, finding it again if live updates replaced it meanwhile.
     pub async fn click(&self, css: &str) {
-        self.wait_for(css).await.click().await.expect("click");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.wait_for(css).await.click().await {
+                Ok(()) => return,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("cannot click {css}: {error}"),
+            }
+        }
     }
 
     pub async fn text_of(&self, css: &str) -> String {
-        self.wait_for(css).await.text().await.expect("text")
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.wait_for(css).await.text().await {
+                Ok(text) => return text,
+                Err(error) if Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(error) => panic!("cannot read {css}: {error}"),
+            }
+        }
     }
 
     /// Waits until the element's text is not empty, and answers it.
@@ -281,10 +302,11 @@ impl Browser {
             if current.as_deref() == Some(value) {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} {attribute} stayed {current:?}, not {value}"
-            );
+            if Instant::now() >= deadline {
+                self.screenshots("failure").await;
+                let source = self.client.source().await.unwrap_or_default();
+                panic!("{css} {attribute} stayed {current:?}, not {value}; page: {source}");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -357,6 +379,19 @@ async fn the_inbox_shows_new_messages_live_and_replies_reach_read() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].request["text"]["body"], "Two to three days.");
     browser.screenshots("inbox").await;
+
+    // The bell lists what is unread; "mark all as read" empties it.
+    browser.click("#bell").await;
+    browser
+        .wait_for_text_in("#bell-menu .bell-items", "my order has not arrived")
+        .await;
+    browser.screenshots("bell-menu").await;
+    browser.click("[data-mark-all-read]").await;
+    browser
+        .attribute_becomes("#bell-count", "hidden", "true")
+        .await;
+    let (_, unread) = app.get("/api/v1/unread-count").await;
+    assert_eq!(unread["unread"], 0);
 
     // A customer whose window has closed can only get a template: the text box says so.
     let mut tx = app.state.store.begin().await.unwrap();
