@@ -73,7 +73,7 @@ pub async fn create(store: &Store, input: NewTenantInput) -> Result<CreatedTenan
     }
 }
 
-fn plausible_email(email: &str) -> bool {
+pub fn plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };

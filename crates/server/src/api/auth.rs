@@ -20,6 +20,21 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 #[derive(Debug, Clone)]
 pub struct TenantAuth {
     pub tenant_id: String,
+    /// The signed-in user's role; `None` for an API key, which acts for the whole tenant.
+    pub role: Option<String>,
+}
+
+impl TenantAuth {
+    /// Connections, templates, users and settings are managed by owners and admins (and the
+    /// tenant's API key); agents read and answer conversations.
+    pub fn require_manager(&self, what: &str) -> Result<(), ApiError> {
+        match self.role.as_deref() {
+            None | Some("owner" | "admin") => Ok(()),
+            Some(_) => Err(ApiError::Forbidden(format!(
+                "only owners and admins can {what}; ask one of them"
+            ))),
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for TenantAuth {
@@ -29,12 +44,15 @@ impl FromRequestParts<AppState> for TenantAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let tenant_id = match parts.headers.get(AUTHORIZATION) {
-            Some(header) => tenant_of_api_key(header, state).await?,
+        let auth = match parts.headers.get(AUTHORIZATION) {
+            Some(header) => Self {
+                tenant_id: tenant_of_api_key(header, state).await?,
+                role: None,
+            },
             None => tenant_of_session(parts, state).await?,
         };
-        tracing::Span::current().record("tenant_id", tenant_id.as_str());
-        Ok(Self { tenant_id })
+        tracing::Span::current().record("tenant_id", auth.tenant_id.as_str());
+        Ok(auth)
     }
 }
 
@@ -62,7 +80,7 @@ async fn tenant_of_api_key(
     Ok(owner.tenant_id)
 }
 
-async fn tenant_of_session(parts: &Parts, state: &AppState) -> Result<String, ApiError> {
+async fn tenant_of_session(parts: &Parts, state: &AppState) -> Result<TenantAuth, ApiError> {
     let token = crate::ui::cookies::session_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
     let user = state
         .store
@@ -86,7 +104,10 @@ async fn tenant_of_session(parts: &Parts, state: &AppState) -> Result<String, Ap
             return Err(ApiError::CsrfMissing);
         }
     }
-    Ok(user.tenant_id)
+    Ok(TenantAuth {
+        tenant_id: user.tenant_id,
+        role: Some(user.role),
+    })
 }
 
 /// Whether `Origin` names the host this request was sent to.

@@ -45,6 +45,7 @@ async fn create(
     auth: TenantAuth,
     ApiJson(input): ApiJson<CreateConnection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    auth.require_manager("connect numbers")?;
     let view = service(&state).create(&auth.tenant_id, input).await?;
     Ok((StatusCode::CREATED, Json(render(&state, &view))))
 }
@@ -70,6 +71,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(input): ApiJson<UpdateConnection>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require_manager("change connections")?;
     let view = service(&state).update(&auth.tenant_id, &id, input).await?;
     Ok(Json(render(&state, &view)))
 }
@@ -79,6 +81,7 @@ async fn test(
     auth: TenantAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require_manager("test connections")?;
     let outcome = service(&state).test(&auth.tenant_id, &id).await?;
     let mut body = json!({
         "ok": outcome.ok,
@@ -98,6 +101,7 @@ async fn disconnect(
     auth: TenantAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require_manager("disconnect numbers")?;
     let view = service(&state).disconnect(&auth.tenant_id, &id).await?;
     Ok(Json(render(&state, &view)))
 }

@@ -23,6 +23,9 @@ pub enum ApiError {
         "this request needs the session's CSRF token in the X-CSRF-Token header; reload the page and try again"
     )]
     CsrfMissing,
+    /// 403: signed in, but this user's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// 429: too many attempts; `retry_after_secs` says when to try again.
     #[error("{message}")]
     TooManyRequests {
@@ -83,7 +86,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::CsrfMissing => StatusCode::FORBIDDEN,
+            Self::CsrfMissing | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
@@ -103,6 +106,7 @@ impl ApiError {
             | Self::Validation { code, .. } => code,
             Self::Unauthorized => "unauthorized",
             Self::CsrfMissing => "csrf_token_missing",
+            Self::Forbidden(_) => "forbidden",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",

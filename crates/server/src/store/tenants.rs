@@ -1,6 +1,6 @@
 //! Tenants, their users and their API keys.
 
-use super::{Store, StoreError, col};
+use super::{Durability, Store, StoreError, WriteQuery, col};
 
 /// A tenant with its first user (the owner) and first API key, created together or not at all.
 #[derive(Debug)]
@@ -139,4 +139,119 @@ impl Store {
         tx.commit().await?;
         Ok(())
     }
+
+    /// The tenant's users, owners first, then by when they joined.
+    pub async fn users(&self, tenant_id: &str) -> Result<Vec<UserRow>, StoreError> {
+        sqlx::query(
+            "SELECT id, email, role, created_at FROM users WHERE tenant_id = $1
+             ORDER BY CASE role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, created_at",
+        )
+        .bind(tenant_id)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(UserRow {
+                id: col(r, "id")?,
+                email: col(r, "email")?,
+                role: col(r, "role")?,
+                created_at: col(r, "created_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Adds a user to a tenant; a taken email is refused.
+    pub async fn add_user(&self, new: &NewUser<'_>) -> Result<(), CreateTenantError> {
+        let result = sqlx::query(
+            "INSERT INTO users (id, tenant_id, email, password_hash, role, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(new.user_id)
+        .bind(new.tenant_id)
+        .bind(new.email)
+        .bind(new.password_hash)
+        .bind(new.role)
+        .bind(new.now)
+        .run_on(self, Durability::Full)
+        .await;
+        match result {
+            Err(e) if e.is_unique_violation() => Err(CreateTenantError::EmailTaken),
+            Err(e) => Err(e.into()),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    /// Removes a user who is not an owner, with their sessions; `false` when there was none.
+    pub async fn remove_user(&self, tenant_id: &str, user_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id = $1
+               AND user_id IN (SELECT id FROM users WHERE tenant_id = $2 AND role <> 'owner')",
+        )
+        .bind(user_id)
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await?;
+        let removed =
+            sqlx::query("DELETE FROM users WHERE id = $1 AND tenant_id = $2 AND role <> 'owner'")
+                .bind(user_id)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(removed.rows_affected() == 1)
+    }
+
+    /// Sets a user's password and ends their other sessions (keeping `keep_session`).
+    pub async fn set_password(
+        &self,
+        user_id: &str,
+        password_hash: &str,
+        keep_session: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query("UPDATE users SET password_hash = $2 WHERE id = $1")
+            .bind(user_id)
+            .bind(password_hash)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+            .bind(user_id)
+            .bind(keep_session)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn password_hash(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.map(|r| col(&r, "password_hash")).transpose()
+    }
+}
+
+/// A user as the users page lists them.
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+/// A user an owner or admin adds.
+#[derive(Debug)]
+pub struct NewUser<'a> {
+    pub user_id: &'a str,
+    pub tenant_id: &'a str,
+    /// Lower-cased.
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    /// `admin` or `agent`.
+    pub role: &'a str,
+    pub now: i64,
 }

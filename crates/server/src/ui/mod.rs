@@ -9,6 +9,7 @@ mod inbox;
 mod pages;
 mod session;
 mod signin;
+mod users;
 
 use axum::Router;
 use axum::response::Redirect;
@@ -27,5 +28,8 @@ pub fn router() -> Router<AppState> {
         .route("/app/integrations", get(pages::integrations))
         .route("/app/settings", get(pages::settings))
         .route("/app/settings/api-key", post(pages::regenerate_api_key))
+        .route("/app/settings/password", post(users::change_password))
+        .route("/app/users", get(users::page).post(users::add))
+        .route("/app/users/{id}/remove", post(users::remove))
         .route("/assets/{*path}", get(assets::serve))
 }

@@ -105,19 +105,23 @@ struct SettingsPage {
     manages: bool,
     key_prefixes: Vec<String>,
     new_key: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
 }
 
 pub async fn settings(
     State(state): State<AppState>,
     signed: Signed,
 ) -> Result<Html<String>, PageError> {
-    render_settings(&state, signed, None).await
+    settings_with(&state, signed, None, None, None).await
 }
 
-async fn render_settings(
+pub(super) async fn settings_with(
     state: &AppState,
     signed: Signed,
     new_key: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
 ) -> Result<Html<String>, PageError> {
     let key_prefixes = state
         .store
@@ -137,6 +141,8 @@ async fn render_settings(
             manages,
             key_prefixes,
             new_key,
+            error,
+            notice,
         }
         .render()?,
     ))
@@ -171,7 +177,14 @@ pub async fn regenerate_api_key(
         )
         .await?;
     tracing::info!(tenant_id = %signed.user.tenant_id, user_id = %signed.user.user_id, "API key replaced");
-    let page = render_settings(&state, signed, Some(key.secret.expose_secret().to_owned())).await?;
+    let page = settings_with(
+        &state,
+        signed,
+        Some(key.secret.expose_secret().to_owned()),
+        None,
+        None,
+    )
+    .await?;
     // The key is in this answer only: no cache may keep it.
     Ok(([(axum::http::header::CACHE_CONTROL, "no-store")], page).into_response())
 }

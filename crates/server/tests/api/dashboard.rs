@@ -291,3 +291,105 @@ async fn the_dashboard_assets_are_served_from_the_binary() {
         .unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+fn shown_code(page: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id} in {page}"))
+        + marker.len();
+    page[start..].split('<').next().unwrap().to_owned()
+}
+
+on_both_databases! {
+    async fn an_owner_adds_an_agent_who_answers_but_cannot_manage_and_can_be_removed(app) {
+        let mut owner = Visitor::new(&app);
+        owner.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, page, _) = owner.get("/app/users").await;
+        let csrf = meta_csrf(&page);
+        let (status, _, _) = owner
+            .post_form("/app/users", &[("csrf_token", &csrf), ("email", "not-an-email"), ("role", "agent")])
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, page, _) = owner
+            .post_form("/app/users", &[("csrf_token", &csrf), ("email", "Agent@Example.com"), ("role", "agent")])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let temporary = shown_code(&page, "temporary-password");
+        let (status, _, _) = owner
+            .post_form("/app/users", &[("csrf_token", &csrf), ("email", "agent@example.com"), ("role", "admin")])
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "one account per email");
+
+        let mut agent = Visitor::new(&app);
+        let (status, _, _) = agent.sign_in("agent@example.com", &temporary).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "the temporary password signs in");
+        let (_, page, _) = agent.get("/app/users").await;
+        assert!(!page.contains("Add a user"), "agents do not manage users");
+        let agent_csrf = meta_csrf(&page);
+        let (status, _, _) = agent
+            .post_form("/app/users", &[("csrf_token", &agent_csrf), ("email", "x@example.com"), ("role", "admin")])
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // Through the API with the agent's cookie: reading and answering yes, managing numbers no.
+        let number = app.register_number();
+        let cookie = agent.cookie_header();
+        let client = reqwest::Client::new();
+        let refused = client
+            .post(app.url("/api/v1/connections"))
+            .header(COOKIE, &cookie)
+            .header("X-CSRF-Token", &agent_csrf)
+            .json(&json!({"access_token": number.access_token, "phone_number_id": number.phone_number_id, "app_secret": number.app_secret}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(refused).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        let listed = client.get(app.url("/api/v1/conversations")).header(COOKIE, &cookie).send().await.unwrap();
+        assert_eq!(listed.status(), StatusCode::OK);
+
+        // The owner removes the agent: signed out at once.
+        let (_, page, _) = owner.get("/app/users").await;
+        let row_start = page.find("data-user-email=\"agent@example.com\"").expect("the agent is listed");
+        let action_start = page[row_start..].find("action=\"/app/users/").unwrap() + row_start + "action=\"".len();
+        let action = page[action_start..].split('"').next().unwrap().to_owned();
+        let (status, page, _) = owner.post_form(&action, &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!page.contains("data-user-email=\"agent@example.com\""));
+        let (status, _, location) = agent.get("/app/inbox").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(location.unwrap().starts_with("/login"));
+    }
+
+    async fn a_user_changes_their_password_with_the_current_one(app) {
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, page, _) = visitor.get("/app/settings").await;
+        let csrf = meta_csrf(&page);
+        let (status, page, _) = visitor
+            .post_form("/app/settings/password", &[("csrf_token", &csrf), ("current", "wrong"), ("new", "a brand new secret")])
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("The current password is wrong."));
+        let (status, page, _) = visitor
+            .post_form("/app/settings/password", &[("csrf_token", &csrf), ("current", OWNER_PASSWORD), ("new", "short")])
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("at least 8 characters"), "{page}");
+        let (status, page, _) = visitor
+            .post_form("/app/settings/password", &[("csrf_token", &csrf), ("current", OWNER_PASSWORD), ("new", "a brand new secret")])
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Your password was changed"));
+
+        let mut fresh = Visitor::new(&app);
+        let (status, _, _) = fresh.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "the old password no longer works");
+        let (status, _, _) = fresh.sign_in(&app.owner_email, "a brand new secret").await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (status, _, _) = visitor.get("/app/settings").await;
+        assert_eq!(status, StatusCode::OK, "the session that changed it stays signed in");
+    }
+}
