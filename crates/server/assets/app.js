@@ -227,11 +227,12 @@ async function refresh() {
     const list = document.getElementById("messages");
     return !list || list.scrollHeight - list.scrollTop - list.clientHeight < 120;
   })();
-  for (const id of ["conversation-list", "messages", "bell-count"]) {
+  for (const id of ["conversation-list", "bell-count"]) {
     const current = document.getElementById(id);
     const fresh = next.getElementById(id);
     if (current && fresh) current.replaceWith(fresh);
   }
+  mergeMessages(document.getElementById("messages"), next.getElementById("messages"));
   const head = document.querySelector(".chat-head");
   const freshHead = next.querySelector(".chat-head");
   if (head && freshHead) head.replaceWith(freshHead);
@@ -244,6 +245,23 @@ async function refresh() {
   showWindowLeft();
   if (wasAtEnd) scrollToEnd(true);
   markOpenRead();
+}
+
+// Updates the shown messages from a fresh page without dropping older ones loaded meanwhile:
+// a message already shown is replaced (its ticks or reactions changed), a new one is appended.
+function mergeMessages(current, fresh) {
+  if (!current || !fresh) return;
+  if (current.dataset.conversationId !== fresh.dataset.conversationId) {
+    current.replaceWith(fresh);
+    return;
+  }
+  const shown = new Map();
+  current.querySelectorAll("li.message").forEach((li) => shown.set(li.dataset.messageId, li));
+  fresh.querySelectorAll("li.message").forEach((li) => {
+    const old = shown.get(li.dataset.messageId);
+    if (old) old.replaceWith(li);
+    else current.appendChild(li);
+  });
 }
 
 function pulseBell() {
@@ -312,6 +330,21 @@ document.addEventListener("submit", async (event) => {
     }
   });
   box.focus();
+});
+
+// "Load older" keeps the reader's place: the list grows above what they were looking at.
+let heightBeforeSwap = 0;
+document.addEventListener("htmx:beforeSwap", () => {
+  heightBeforeSwap = document.getElementById("messages")?.scrollHeight || 0;
+});
+document.addEventListener("htmx:afterSwap", (event) => {
+  formatTimes(document);
+  const path = event.detail.requestConfig?.path || "";
+  const list = document.getElementById("messages");
+  if (list && heightBeforeSwap && path.startsWith("/app/inbox/older")) {
+    list.scrollTop += list.scrollHeight - heightBeforeSwap;
+  }
+  heightBeforeSwap = 0;
 });
 
 document.addEventListener("DOMContentLoaded", () => {

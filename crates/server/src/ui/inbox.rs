@@ -49,13 +49,28 @@ pub struct OpenConversation {
     pub unread: i64,
     /// When the service window closes (RFC 3339), while it is open.
     pub window_closes_at: Option<String>,
-    pub messages: Vec<Bubble>,
+    /// The rendered message items (see `messages.html`).
+    pub items_html: String,
+}
+
+#[derive(Template)]
+#[template(path = "messages.html")]
+struct MessageItems {
+    conversation_id: String,
+    bubbles: Vec<Bubble>,
+    /// The oldest message shown, when older ones may exist.
+    older_than: Option<String>,
 }
 
 /// One message as the chat shows it.
 pub struct Bubble {
     pub id: String,
+    pub wamid: Option<String>,
     pub inbound: bool,
+    /// The message this one answers: what it said, or `None` inside when it is not on the page.
+    pub quote: Option<Option<String>>,
+    /// Reactions customers (or we) put on it.
+    pub reactions: Vec<String>,
     pub text: String,
     /// What kind of message it is when that is worth saying (`Photo`, `Location`, ...).
     pub label: Option<&'static str>,
@@ -173,30 +188,117 @@ async fn open_conversation(
     tenant_id: &str,
     row: ConversationRow,
 ) -> Result<OpenConversation, PageError> {
-    let mut messages: Vec<MessageRow> = state
-        .store
-        .messages(
-            tenant_id,
-            &MessageQuery {
-                conversation_id: Some(row.id.clone()),
-                limit: MESSAGES_SHOWN,
-                ..MessageQuery::default()
-            },
-        )
-        .await?;
-    messages.reverse();
+    let items_html = message_items(state, tenant_id, &row.id, None).await?;
     Ok(OpenConversation {
         title: title(&row),
         window_closes_at: row
             .window_expires_at
             .filter(|&at| at > now_ms())
             .map(rfc3339),
-        messages: messages.iter().map(bubble).collect(),
+        items_html,
         id: row.id,
         connection_id: row.connection_id,
         wa_id: row.contact_wa_id,
         unread: row.unread_count,
     })
+}
+
+/// A conversation's messages before `before` (newest when `None`), oldest first, as list items.
+async fn message_items(
+    state: &AppState,
+    tenant_id: &str,
+    conversation_id: &str,
+    before: Option<(i64, String)>,
+) -> Result<String, PageError> {
+    let mut rows: Vec<MessageRow> = state
+        .store
+        .messages(
+            tenant_id,
+            &MessageQuery {
+                conversation_id: Some(conversation_id.to_owned()),
+                before,
+                limit: MESSAGES_SHOWN,
+                ..MessageQuery::default()
+            },
+        )
+        .await?;
+    let older_than = (rows.len() as i64 == MESSAGES_SHOWN)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    rows.reverse();
+    Ok(MessageItems {
+        conversation_id: conversation_id.to_owned(),
+        bubbles: bubbles(&rows),
+        older_than,
+    }
+    .render()?)
+}
+
+#[derive(Deserialize)]
+pub struct OlderQuery {
+    c: String,
+    before: String,
+}
+
+/// The page of messages before one already shown ("load older").
+pub async fn older(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<OlderQuery>,
+) -> Result<Html<String>, PageError> {
+    let tenant_id = &signed.user.tenant_id;
+    let anchor = state
+        .store
+        .message(tenant_id, &query.before)
+        .await?
+        .filter(|m| m.conversation_id == query.c)
+        .ok_or(PageError::NotFound)?;
+    Ok(Html(
+        message_items(
+            &state,
+            tenant_id,
+            &query.c,
+            Some((anchor.message_at, anchor.id)),
+        )
+        .await?,
+    ))
+}
+
+/// Bubbles for messages in order; reactions join the message they react to, and replies quote
+/// theirs, when those are among `rows`.
+fn bubbles(rows: &[MessageRow]) -> Vec<Bubble> {
+    let mut out: Vec<Bubble> = Vec::with_capacity(rows.len());
+    for row in rows {
+        let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
+        if row.message_type == "reaction" {
+            let target = payload["reaction"]["message_id"].as_str();
+            let emoji = payload["reaction"]["emoji"].as_str().unwrap_or_default();
+            if let Some(bubble) =
+                target.and_then(|t| out.iter_mut().find(|b| b.wamid.as_deref() == Some(t)))
+            {
+                if !emoji.is_empty() {
+                    bubble.reactions.push(emoji.to_owned());
+                }
+                continue;
+            }
+        }
+        let mut bubble = bubble(row, &payload);
+        let replied_to = payload["context"]["id"]
+            .as_str()
+            .or_else(|| payload["context"]["message_id"].as_str());
+        if let Some(target) = replied_to {
+            let quoted = out
+                .iter()
+                .find(|b| b.wamid.as_deref() == Some(target) || b.id == target)
+                .map(|b| match (b.label, b.text.is_empty()) {
+                    (Some(label), true) => label.to_owned(),
+                    _ => b.text.clone(),
+                });
+            bubble.quote = Some(quoted);
+        }
+        out.push(bubble);
+    }
+    out
 }
 
 fn title(row: &ConversationRow) -> String {
@@ -206,9 +308,8 @@ fn title(row: &ConversationRow) -> String {
         .unwrap_or_else(|| format!("+{}", row.contact_wa_id))
 }
 
-fn bubble(row: &MessageRow) -> Bubble {
-    let payload: Value = serde_json::from_str(&row.payload).unwrap_or(Value::Null);
-    let (label, text) = describe(&row.message_type, &payload);
+fn bubble(row: &MessageRow, payload: &Value) -> Bubble {
+    let (label, text) = describe(&row.message_type, payload);
     let error = (row.status == "failed").then(|| {
         let code = row
             .error_code
@@ -223,6 +324,9 @@ fn bubble(row: &MessageRow) -> Bubble {
     });
     Bubble {
         id: row.id.clone(),
+        wamid: row.wamid.clone(),
+        quote: None,
+        reactions: Vec::new(),
         inbound: row.direction == crate::store::messages::DIRECTION_INBOUND,
         text,
         label,

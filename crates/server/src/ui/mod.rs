@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(signin::sign_out))
         .route("/app", get(pages::home))
         .route("/app/inbox", get(inbox::page))
+        .route("/app/inbox/older", get(inbox::older))
         .route("/app/bell", get(inbox::bell))
         .route("/app/integrations", get(pages::integrations))
         .route("/app/settings", get(pages::settings))

@@ -393,3 +393,65 @@ on_both_databases! {
         assert_eq!(status, StatusCode::OK, "the session that changed it stays signed in");
     }
 }
+
+on_both_databases! {
+    async fn the_chat_quotes_replies_shows_reactions_on_their_message_and_loads_older_pages(app) {
+        let number = app.connect_number().await;
+        let customer = "4915112345678";
+        let start = now_secs() - 3_600;
+        let filler: Vec<_> = (0..120)
+            .map(|i| text_message(customer, &unique_wamid(), &format!("filler {i:03}"), start + i))
+            .collect();
+        let original = unique_wamid();
+        let mut reply = text_message(customer, &unique_wamid(), "Answering that", start + 200);
+        reply["context"] = json!({"from": customer, "id": original});
+        let reaction = json!({
+            "from": customer, "id": unique_wamid(), "timestamp": (start + 201).to_string(),
+            "type": "reaction", "reaction": {"message_id": original, "emoji": "\u{1F44D}"}
+        });
+        let mut messages = filler;
+        messages.push(text_message(customer, &original, "Original question", start + 199));
+        messages.push(reply);
+        messages.push(reaction);
+        let body = messages_webhook(
+            &number.phone_number_id,
+            json!({"contacts": [{"profile": {"name": "Lena"}, "wa_id": customer}], "messages": messages}),
+        );
+        assert_eq!(app.post_signed(&number, &body).await, StatusCode::OK);
+        app.wait_processed().await;
+        let (_, conversations) = app.get("/api/v1/conversations").await;
+        let conversation_id = conversations["data"][0]["id"].as_str().unwrap().to_owned();
+
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (status, page, _) = visitor.get(&format!("/app/inbox?c={conversation_id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("<span class=\"quote\">Original question</span>"), "the reply quotes its message");
+        let original_item = page.find("Original question</span>\n").expect("the original is shown");
+        let reactions = page[original_item..].find("class=\"reaction\">\u{1F44D}").expect("the reaction sits on its message");
+        let next_item = page[original_item..].find("<li class=\"message").unwrap_or(usize::MAX);
+        assert!(reactions < next_item, "on the original, not on a bubble of its own");
+        // 123 messages: the newest 100 (filler 023 on) are shown at first.
+        assert!(!page.contains("filler 022<"), "only the newest page is shown at first");
+        assert!(page.contains("filler 023<") && page.contains("filler 119<"));
+
+        let marker = "/app/inbox/older?c=";
+        let at = page.find(marker).expect("a load-older button");
+        let url = page[at..].split('"').next().unwrap().replace("&amp;", "&");
+        let (status, older, _) = visitor.get(&url).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(older.contains("filler 000<") && older.contains("filler 022<"), "the older page has the rest");
+        assert!(!older.contains("filler 023<"), "and nothing shown already");
+        assert!(!older.contains(marker), "nothing older remains");
+
+        // Another tenant cannot open it.
+        let other = app.other_owner().await;
+        let mut stranger = Visitor::new(&app);
+        stranger.sign_in(&other.email, OWNER_PASSWORD).await;
+        let (status, page, _) = stranger.get(&format!("/app/inbox?c={conversation_id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!page.contains("Original question"));
+        let (status, _, _) = stranger.get(&url).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
