@@ -396,3 +396,18 @@ document.addEventListener("keydown", (event) => {
     document.getElementById("bell")?.setAttribute("aria-expanded", "false");
   }
 });
+
+// ---- Webhook log: a parked webhook is put back in line.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-retry-entry]");
+  if (!button) return;
+  await busy(button, async () => {
+    try {
+      await api("POST", `/api/v1/inbox/${button.dataset.retryEntry}/retry`);
+      toast("Put back in line");
+      location.reload();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+});

@@ -71,6 +71,7 @@ async fn retry(
     auth: TenantAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require_manager("put webhooks back in line")?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound("inbox entry"))?;
     let entry = state
         .store

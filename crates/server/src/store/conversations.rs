@@ -178,7 +178,7 @@ impl Store {
 
 /// `%text%` for LIKE, lower-cased, with LIKE's own characters taken literally. A search for a
 /// number written with spaces or a `+` matches the digits.
-fn like_pattern(search: &str) -> String {
+pub(super) fn like_pattern(search: &str) -> String {
     let trimmed = search.trim();
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
     let looks_like_number = !digits.is_empty()

@@ -7,6 +7,7 @@
 //! processor's writes. On PostgreSQL all of these are one pool and one database.
 
 pub mod connections;
+pub mod contacts;
 pub mod conversations;
 pub mod inbox;
 pub mod jobs;

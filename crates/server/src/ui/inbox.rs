@@ -337,7 +337,7 @@ fn bubble(row: &MessageRow, payload: &Value) -> Bubble {
 }
 
 /// What a message says, in words, for each kind Meta sends or we send.
-fn describe(kind: &str, payload: &Value) -> (Option<&'static str>, String) {
+pub(super) fn describe(kind: &str, payload: &Value) -> (Option<&'static str>, String) {
     let object = &payload[kind];
     let field = |name: &str| object[name].as_str().unwrap_or_default().to_owned();
     match kind {

@@ -3,6 +3,7 @@
 //! through the REST API with the session cookie, so the rules live in one place.
 
 mod assets;
+mod contacts;
 pub mod cookies;
 mod error;
 mod inbox;
@@ -10,6 +11,7 @@ mod pages;
 mod session;
 mod signin;
 mod users;
+mod webhooks;
 
 use axum::Router;
 use axum::response::Redirect;
@@ -30,7 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/app/settings", get(pages::settings))
         .route("/app/settings/api-key", post(pages::regenerate_api_key))
         .route("/app/settings/password", post(users::change_password))
+        .route("/app/contacts", get(contacts::list))
+        .route("/app/contacts/{id}", get(contacts::show))
         .route("/app/users", get(users::page).post(users::add))
+        .route("/app/webhooks", get(webhooks::page))
         .route("/app/users/{id}/remove", post(users::remove))
         .route("/assets/{*path}", get(assets::serve))
 }

@@ -416,4 +416,13 @@ async fn the_inbox_shows_new_messages_live_and_replies_reach_read() {
     let head = browser.text_of(".chat-head").await;
     assert!(head.contains("Window closed"), "{head}");
     browser.screenshots("inbox-window-closed").await;
+
+    // The contact behind the chat, with its timeline; and the webhook log.
+    browser.goto(&app.url("/app/contacts")).await;
+    browser.click("#contacts a").await;
+    browser.wait_for_text_in("#timeline", "Meta: read").await;
+    browser.screenshots("contact").await;
+    browser.goto(&app.url("/app/webhooks")).await;
+    browser.wait_for("#webhook-log").await;
+    browser.screenshots("webhook-log").await;
 }

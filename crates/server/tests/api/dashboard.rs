@@ -455,3 +455,79 @@ on_both_databases! {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
+
+on_both_databases! {
+    async fn a_contact_shows_its_timeline_and_a_message_link_that_falls_back_to_wa_me(app) {
+        let number = app.connect_number().await;
+        app.meta_behaves(&number, crate::outbound::statuses_all_the_way());
+        let customer = "4915112345678";
+        let mut writes = emulator::CustomerMessage::text(&number.phone_number_id, customer, "Are you open on Saturday?");
+        writes.name = Some("Lena Fischer".into());
+        let receipt = app.emulator.customer_writes(writes).await.unwrap();
+        app.emulator.wait_delivered(receipt.delivery_id, std::time::Duration::from_secs(5)).await.unwrap();
+        app.wait_processed().await;
+        let (status, sent) = app.send(json!({"to": customer, "type": "text", "text": {"body": "Yes, from 9 to 1."}})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{sent}");
+        app.message_reaches(sent["id"].as_str().unwrap(), &["read"], std::time::Duration::from_secs(10)).await;
+
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, page, _) = visitor.get("/app/contacts?q=lena").await;
+        let marker = "href=\"/app/contacts/";
+        let at = page.find(marker).expect("Lena is listed") + "href=\"".len();
+        let contact_path = page[at..].split('"').next().unwrap().to_owned();
+        assert!(page.contains("Lena Fischer"));
+        let (_, none, _) = visitor.get("/app/contacts?q=nobody").await;
+        assert!(none.contains("No contact matches."));
+
+        let (status, page, _) = visitor.get(&contact_path).await;
+        assert_eq!(status, StatusCode::OK);
+        for line in ["Wrote: Text", "Are you open on Saturday?", "Sent: Text", "Yes, from 9 to 1.", "Meta: delivered", "Meta: read"] {
+            assert!(page.contains(line), "the timeline shows {line:?}");
+        }
+        let conversation_id = app.get("/api/v1/conversations").await.1["data"][0]["id"].as_str().unwrap().to_owned();
+        assert!(page.contains(&format!("id=\"message-on-whatsapp\" href=\"/app/inbox?c={conversation_id}\"")), "opens the chat");
+
+        let (status, _) = app.delete(&format!("/api/v1/connections/{}", number.id())).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, page, _) = visitor.get(&contact_path).await;
+        assert!(page.contains(&format!("href=\"https://wa.me/{customer}\"")), "no number connected: wa.me");
+
+        let other = app.other_owner().await;
+        let mut stranger = Visitor::new(&app);
+        stranger.sign_in(&other.email, OWNER_PASSWORD).await;
+        let (status, _, _) = stranger.get(&contact_path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, page, _) = stranger.get("/app/contacts").await;
+        assert!(!page.contains("Lena"));
+    }
+
+    async fn admins_see_the_webhook_log_of_their_numbers_and_agents_do_not(app) {
+        let number = app.connect_number().await;
+        let body = messages_webhook(
+            &number.phone_number_id,
+            json!({"messages": [text_message("15551230000", &unique_wamid(), "hello", now_secs())]}),
+        );
+        assert_eq!(app.post_signed(&number, &body).await, StatusCode::OK);
+        app.wait_processed().await;
+        let mut owner = Visitor::new(&app);
+        owner.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (status, page, _) = owner.get("/app/webhooks").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("id=\"webhook-log\""), "{page}");
+        assert!(page.contains(number.connection["display_phone_number"].as_str().unwrap()));
+        let (_, parked, _) = owner.get("/app/webhooks?state=parked").await;
+        assert!(parked.contains("Nothing here."));
+
+        let (_, users, _) = owner.get("/app/users").await;
+        let csrf = meta_csrf(&users);
+        let (_, added, _) = owner
+            .post_form("/app/users", &[("csrf_token", &csrf), ("email", "agent2@example.com"), ("role", "agent")])
+            .await;
+        let temporary = shown_code(&added, "temporary-password");
+        let mut agent = Visitor::new(&app);
+        agent.sign_in("agent2@example.com", &temporary).await;
+        let (status, _, _) = agent.get("/app/webhooks").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
