@@ -8,13 +8,12 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::PageError;
-use super::session::Signed;
+use super::session::{Layout, Signed};
 use crate::app::state::AppState;
 use crate::clock::rfc3339;
 use crate::store::connections::STATUS_CONNECTED;
 use crate::store::contacts::ContactRow;
 use crate::store::messages::{DIRECTION_INBOUND, MessageQuery};
-use crate::store::sessions::SessionUser;
 
 const CONTACTS_SHOWN: i64 = 200;
 const TIMELINE_MESSAGES: i64 = 100;
@@ -44,10 +43,7 @@ fn item(row: ContactRow) -> ContactItem {
 #[derive(Template)]
 #[template(path = "contacts.html")]
 struct ContactsPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
+    page: Layout,
     search: String,
     contacts: Vec<ContactItem>,
 }
@@ -76,13 +72,10 @@ pub async fn list(
         .into_iter()
         .map(item)
         .collect();
-    let unread_total = state.store.unread_total(&signed.user.tenant_id).await?;
+    let page = Layout::of(&state, &signed, "contacts").await?;
     Ok(Html(
         ContactsPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "contacts",
-            unread_total,
+            page,
             search,
             contacts,
         }
@@ -101,10 +94,7 @@ pub struct Activity {
 #[derive(Template)]
 #[template(path = "contact.html")]
 struct ContactPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
+    page: Layout,
     contact: ContactItem,
     /// Where "Message on WhatsApp" leads: the chat, or wa.me when no number is connected.
     message_link: String,
@@ -189,13 +179,10 @@ pub async fn show(
         ));
     }
     timeline.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-    let unread_total = state.store.unread_total(&tenant_id).await?;
+    let page = Layout::of(&state, &signed, "contacts").await?;
     Ok(Html(
         ContactPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "contacts",
-            unread_total,
+            page,
             contact: item(contact),
             message_link,
             opens_chat,

@@ -9,12 +9,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::error::PageError;
-use super::session::Signed;
+use super::session::{Layout, Signed};
 use crate::app::state::AppState;
 use crate::clock::{now_ms, rfc3339};
 use crate::store::conversations::{ConversationQuery, ConversationRow};
 use crate::store::messages::{MessageQuery, MessageRow};
-use crate::store::sessions::SessionUser;
 
 /// Conversations listed at once, and messages shown of the open one.
 const CONVERSATIONS_SHOWN: i64 = 100;
@@ -82,10 +81,7 @@ pub struct Bubble {
 #[derive(Template)]
 #[template(path = "inbox.html")]
 struct InboxPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
+    page: Layout,
     unread_only: bool,
     search: String,
     conversations: Vec<ConversationItem>,
@@ -126,13 +122,10 @@ pub async fn page(
         .into_iter()
         .map(|row| item(row, open_id.as_deref()))
         .collect();
-    let unread_total = state.store.unread_total(&tenant_id).await?;
+    let page = Layout::of(&state, &signed, "inbox").await?;
     Ok(Html(
         InboxPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "inbox",
-            unread_total,
+            page,
             unread_only,
             search,
             conversations,

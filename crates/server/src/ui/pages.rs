@@ -9,13 +9,12 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::error::PageError;
-use super::session::Signed;
+use super::session::{Layout, Signed};
 use crate::app::state::AppState;
 use crate::auth::api_key;
 use crate::clock::now_ms;
 use crate::connections::Connections;
 use crate::ids::new_id;
-use crate::store::sessions::SessionUser;
 
 pub async fn home() -> Redirect {
     Redirect::to("/app/inbox")
@@ -37,11 +36,7 @@ pub struct ConnectionCard {
 #[derive(Template)]
 #[template(path = "integrations.html")]
 struct IntegrationsPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
-    manages: bool,
+    page: Layout,
     connections: Vec<ConnectionCard>,
 }
 
@@ -72,19 +67,8 @@ pub async fn integrations(
             verify_token: view.verify_token,
         })
         .collect();
-    let manages = signed.manages();
-    let unread_total = state.store.unread_total(&signed.user.tenant_id).await?;
-    Ok(Html(
-        IntegrationsPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "integrations",
-            unread_total,
-            manages,
-            connections,
-        }
-        .render()?,
-    ))
+    let page = Layout::of(&state, &signed, "integrations").await?;
+    Ok(Html(IntegrationsPage { page, connections }.render()?))
 }
 
 fn status_label(status: &str) -> &'static str {
@@ -98,11 +82,7 @@ fn status_label(status: &str) -> &'static str {
 #[derive(Template)]
 #[template(path = "settings.html")]
 struct SettingsPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
-    manages: bool,
+    page: Layout,
     key_prefixes: Vec<String>,
     new_key: Option<String>,
     error: Option<String>,
@@ -130,15 +110,10 @@ pub(super) async fn settings_with(
         .into_iter()
         .map(|prefix| format!("{prefix}…"))
         .collect();
-    let manages = signed.manages();
-    let unread_total = state.store.unread_total(&signed.user.tenant_id).await?;
+    let page = Layout::of(state, &signed, "settings").await?;
     Ok(Html(
         SettingsPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "settings",
-            unread_total,
-            manages,
+            page,
             key_prefixes,
             new_key,
             error,

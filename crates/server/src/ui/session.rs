@@ -97,3 +97,30 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Signed {
 pub fn encode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
+
+/// What the frame of every signed-in page shows: who is signed in, the CSRF token its forms and
+/// scripts send, the section of the menu, and the bell's count.
+pub struct Layout {
+    pub user: SessionUser,
+    pub csrf: String,
+    pub section: &'static str,
+    pub unread_total: i64,
+    /// Whether the user may manage numbers, users and settings.
+    pub manages: bool,
+}
+
+impl Layout {
+    pub async fn of(
+        state: &AppState,
+        signed: &Signed,
+        section: &'static str,
+    ) -> Result<Self, PageError> {
+        Ok(Self {
+            unread_total: state.store.unread_total(&signed.user.tenant_id).await?,
+            user: signed.user.clone(),
+            csrf: signed.csrf.clone(),
+            section,
+            manages: signed.manages(),
+        })
+    }
+}

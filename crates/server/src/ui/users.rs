@@ -10,12 +10,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::error::PageError;
-use super::session::Signed;
+use super::session::{Layout, Signed};
 use crate::app::state::AppState;
 use crate::auth::{password, session};
 use crate::clock::{now_ms, rfc3339};
 use crate::ids::{new_id, random_token};
-use crate::store::sessions::SessionUser;
 use crate::store::tenants::{CreateTenantError, NewUser};
 
 pub struct UserItem {
@@ -29,11 +28,7 @@ pub struct UserItem {
 #[derive(Template)]
 #[template(path = "users.html")]
 struct UsersPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
-    manages: bool,
+    page: Layout,
     users: Vec<UserItem>,
     notice: Option<String>,
     error: Option<String>,
@@ -75,14 +70,10 @@ async fn render(
             role: u.role,
         })
         .collect();
-    let unread_total = state.store.unread_total(&signed.user.tenant_id).await?;
+    let page = Layout::of(state, &signed, "users").await?;
     Ok(Html(
         UsersPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "users",
-            unread_total,
-            manages,
+            page,
             users,
             notice: outcome.notice,
             error: outcome.error,

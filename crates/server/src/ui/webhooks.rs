@@ -7,11 +7,10 @@ use axum::response::Html;
 use serde::Deserialize;
 
 use super::error::PageError;
-use super::session::Signed;
+use super::session::{Layout, Signed};
 use crate::app::state::AppState;
 use crate::clock::rfc3339;
 use crate::store::inbox::{STATE_DONE, STATE_PARKED, STATE_PENDING};
-use crate::store::sessions::SessionUser;
 
 /// Rows shown per state.
 const ROWS_SHOWN: i64 = 100;
@@ -29,10 +28,7 @@ pub struct LogRow {
 #[derive(Template)]
 #[template(path = "webhooks.html")]
 struct WebhooksPage {
-    user: SessionUser,
-    csrf: String,
-    section: &'static str,
-    unread_total: i64,
+    page: Layout,
     state: &'static str,
     rows: Vec<LogRow>,
 }
@@ -83,13 +79,10 @@ pub async fn page(
             id: entry.id,
         })
         .collect();
-    let unread_total = state.store.unread_total(&tenant_id).await?;
+    let page = Layout::of(&state, &signed, "webhooks").await?;
     Ok(Html(
         WebhooksPage {
-            user: signed.user,
-            csrf: signed.csrf,
-            section: "webhooks",
-            unread_total,
+            page,
             state: wanted,
             rows,
         }

@@ -105,33 +105,33 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
-    /// Clicks `css`, finding it again if live updates replaced it meanwhile.
-    pub async fn click(&self, css: &str) {
+    /// Does `act` on `css`, finding the element again if live updates replaced it meanwhile.
+    async fn on_element<T, Act, Fut>(&self, css: &str, act: Act) -> T
+    where
+        Act: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    {
         let deadline = Instant::now() + PATIENCE;
         loop {
-            match self.wait_for(css).await.click().await {
-                Ok(()) => return,
+            match act(self.wait_for(css).await).await {
+                Ok(value) => return value,
                 Err(error) if Instant::now() < deadline => {
                     let _ = error;
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(error) => panic!("cannot click {css}: {error}"),
+                Err(error) => panic!("cannot act on {css}: {error}"),
             }
         }
     }
 
+    pub async fn click(&self, css: &str) {
+        self.on_element(css, |element| async move { element.click().await })
+            .await;
+    }
+
     pub async fn text_of(&self, css: &str) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            match self.wait_for(css).await.text().await {
-                Ok(text) => return text,
-                Err(error) if Instant::now() < deadline => {
-                    let _ = error;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(error) => panic!("cannot read {css}: {error}"),
-            }
-        }
+        self.on_element(css, |element| async move { element.text().await })
+            .await
     }
 
     /// Waits until the element's text is not empty, and answers it.

@@ -53,13 +53,7 @@ impl Visitor {
             .send()
             .await
             .unwrap();
-        self.keep_cookies(&response);
-        let status = response.status();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned());
-        (status, response.text().await.unwrap(), location)
+        self.finish(response).await
     }
 
     async fn post_form(
@@ -75,6 +69,14 @@ impl Visitor {
             .send()
             .await
             .unwrap();
+        self.finish(response).await
+    }
+
+    /// Keeps the answer's cookies; answers its status, body and where it redirects.
+    async fn finish(
+        &mut self,
+        response: reqwest::Response,
+    ) -> (StatusCode, String, Option<String>) {
         self.keep_cookies(&response);
         let status = response.status();
         let location = response
