@@ -426,3 +426,44 @@ async fn the_inbox_shows_new_messages_live_and_replies_reach_read() {
     browser.wait_for("#webhook-log").await;
     browser.screenshots("webhook-log").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inbox_reconnects_after_the_server_restarts_and_keeps_updating() {
+    let Some(browser) = open_browser().await else {
+        return;
+    };
+    let mut app = TestApp::spawn(Db::Sqlite).await;
+    let number = app.connect_number().await;
+    app.customer_writes(
+        &number,
+        "919876543210",
+        "Hi, my order #4821 has not arrived.",
+    )
+    .await;
+    browser
+        .sign_in(&app, &app.owner_email, OWNER_PASSWORD)
+        .await;
+    browser.goto(&app.url("/app/inbox")).await;
+    browser.click("a.conversation").await;
+    browser
+        .wait_for_text_in("#messages .message.in", "has not arrived")
+        .await;
+    browser.mark_page().await;
+
+    app.restart().await;
+    app.emulator
+        .customer_writes(emulator::CustomerMessage::text(
+            &number.phone_number_id,
+            "919876543210",
+            "Are you still there?",
+        ))
+        .await
+        .unwrap();
+    browser
+        .wait_for_text_in("#messages .message.in", "Are you still there?")
+        .await;
+    assert!(
+        browser.same_page().await,
+        "the page got the message over its new socket, not by reloading"
+    );
+}

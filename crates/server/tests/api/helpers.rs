@@ -17,6 +17,19 @@ use wagate::config::{DatabaseUrl, Settings};
 use wagate::inbound::processor::ProcessorConfig;
 use wagate::jobs::RunnerConfig;
 
+/// Serves `app` on a task until the returned sender is used (or dropped).
+fn run(app: Application) -> (oneshot::Sender<()>, JoinHandle<()>) {
+    let (shutdown, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = app
+            .run_until_stopped(async move {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    (shutdown, server)
+}
+
 /// The password of every test tenant's owner.
 pub const OWNER_PASSWORD: &str = "correct horse battery";
 
@@ -150,6 +163,9 @@ pub struct TestApp {
     pub database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
+    /// What the server was started with, to start it again the same way.
+    settings: Settings,
+    tuning: Tuning,
     _database: Option<TestDatabase>,
 }
 
@@ -227,6 +243,7 @@ impl TestApp {
             log_json: false,
         };
         adjust(&mut settings);
+        let started_with = settings.clone();
         let tuning = Tuning {
             processor: Some(ProcessorConfig {
                 idle_poll: Duration::from_millis(50),
@@ -253,7 +270,8 @@ impl TestApp {
         )
         .await
         .expect("application builds");
-        let address = format!("http://{}", app.local_addr().expect("bound"));
+        let bound = app.local_addr().expect("bound");
+        let address = format!("http://{bound}");
         let state = app.state().clone();
         let owner_email =
             format!("owner-{}@example.com", wagate::ids::random_token(6)).to_lowercase();
@@ -267,14 +285,7 @@ impl TestApp {
         )
         .await
         .expect("tenant created");
-        let (shutdown, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(async move {
-            let _ = app
-                .run_until_stopped(async move {
-                    let _ = stopped.await;
-                })
-                .await;
-        });
+        let (shutdown, server) = run(app);
         Self {
             db,
             address,
@@ -288,6 +299,11 @@ impl TestApp {
             database_url,
             shutdown: Some(shutdown),
             server: Some(server),
+            settings: Settings {
+                listen: bound,
+                ..started_with
+            },
+            tuning,
             _database: database,
         }
     }
@@ -300,6 +316,26 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(20), server).await;
         }
+    }
+
+    /// Stops the server and starts it again on the same address and database, as a restart in
+    /// production would; the state (and the tenant) are the ones already stored.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let app = Application::build(
+            self.settings.clone(),
+            Roles {
+                http: true,
+                workers: true,
+            },
+            self.tuning,
+        )
+        .await
+        .expect("application builds again");
+        self.state = app.state().clone();
+        let (shutdown, server) = run(app);
+        self.shutdown = Some(shutdown);
+        self.server = Some(server);
     }
 
     /// Another tenant on the same server, with its own API key.
