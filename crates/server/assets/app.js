@@ -411,3 +411,19 @@ document.addEventListener("click", async (event) => {
     }
   });
 });
+
+// ---- While someone types an answer, the customer sees "typing…" (Meta shows it for up to 25 s,
+// so it is asked for again at most every 20 s).
+let typingSentAt = 0;
+document.addEventListener("input", async (event) => {
+  const box = event.target;
+  if (!box.matches || !box.matches("#composer textarea") || !box.value.trim()) return;
+  const head = document.querySelector(".chat-head");
+  if (!head || Date.now() - typingSentAt < 20000) return;
+  typingSentAt = Date.now();
+  try {
+    await api("POST", `/api/v1/conversations/${head.dataset.conversationId}/typing`);
+  } catch (failure) {
+    console.warn("typing indicator failed", failure);
+  }
+});

@@ -365,10 +365,29 @@ async fn the_inbox_shows_new_messages_live_and_replies_reach_read() {
         .await;
     assert!(browser.same_page().await, "the page was never reloaded");
 
-    // A reply goes out with Enter and its tick moves to read.
+    // Typing an answer shows the customer "typing…"; Enter sends it and its tick moves to read.
     browser
-        .fill("#composer textarea", "Two to three days.\n")
+        .fill("#composer textarea", "Two to three days.")
         .await;
+    let deadline = Instant::now() + PATIENCE;
+    while !app
+        .emulator
+        .read_receipts(Some(&number.phone_number_id))
+        .iter()
+        .any(|r| r.typing_indicator)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "Meta was never asked to show typing"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .wait_for("#composer textarea")
+        .await
+        .send_keys("\n")
+        .await
+        .expect("Enter");
     browser
         .wait_for_text_in("#messages .message.out", "Two to three days.")
         .await;
