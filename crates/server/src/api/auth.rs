@@ -25,14 +25,13 @@ pub struct TenantAuth {
 }
 
 impl TenantAuth {
-    /// Connections, templates, users and settings are managed by owners and admins (and the
-    /// tenant's API key); agents read and answer conversations.
+    /// The tenant's API key may do anything; a signed-in user only what their role allows.
     pub fn require_manager(&self, what: &str) -> Result<(), ApiError> {
         match self.role.as_deref() {
-            None | Some("owner" | "admin") => Ok(()),
-            Some(_) => Err(ApiError::Forbidden(format!(
+            Some(role) if !crate::auth::role_manages(role) => Err(ApiError::Forbidden(format!(
                 "only owners and admins can {what}; ask one of them"
             ))),
+            _ => Ok(()),
         }
     }
 }

@@ -264,6 +264,20 @@ async fn run(
     .await
 }
 
+/// The tenant every benchmark sends and receives as, on its throwaway database.
+async fn create_bench_tenant(store: &Store) -> anyhow::Result<crate::tenants::CreatedTenant> {
+    crate::tenants::create(
+        store,
+        crate::tenants::NewTenantInput {
+            name: "Bench".into(),
+            email: "bench@example.com".into(),
+            password: SecretString::from(random_token(18)),
+        },
+    )
+    .await
+    .context("cannot create the benchmark tenant")
+}
+
 /// The settings the benchmark server runs with: the user's, on the scratch database, with a
 /// throwaway master key, port 0, the emulator as Meta and nothing shared with other processes.
 fn bench_settings(
@@ -299,16 +313,7 @@ async fn measure(
     backend: &'static str,
     credentials: &Credentials,
 ) -> anyhow::Result<Report> {
-    let created = crate::tenants::create(
-        store,
-        crate::tenants::NewTenantInput {
-            name: "Bench".into(),
-            email: "bench@example.com".into(),
-            password: SecretString::from(random_token(18)),
-        },
-    )
-    .await
-    .context("cannot create the benchmark tenant")?;
+    let created = create_bench_tenant(store).await?;
     let webhook_url = connect_number(addr, &created.api_key, credentials).await?;
 
     let factory = Arc::new(WebhookFactory {

@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Scratch, bench_settings};
+use super::{Scratch, bench_settings, create_bench_tenant};
 use crate::config::Settings;
 use crate::embedded::EmbeddedServer;
 use crate::ids::random_token;
@@ -93,16 +93,7 @@ async fn run(
         let settings = bench_settings(settings, scratch, &meta.base_url())?;
         let server = EmbeddedServer::start(settings).await?;
         let outcome = async {
-            let tenant = crate::tenants::create(
-                &server.store,
-                crate::tenants::NewTenantInput {
-                    name: "Bench".into(),
-                    email: "bench@example.com".into(),
-                    password: SecretString::from(random_token(18)),
-                },
-            )
-            .await
-            .context("cannot create the benchmark tenant")?;
+            let tenant = create_bench_tenant(&server.store).await?;
             let bench = Bench {
                 client: reqwest::Client::builder()
                     .no_proxy()

@@ -6,10 +6,9 @@ use axum::Form;
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
 
 use super::error::PageError;
-use super::session::{Layout, Signed};
+use super::session::{CsrfForm, Layout, Signed};
 use crate::app::state::AppState;
 use crate::auth::api_key;
 use crate::clock::now_ms;
@@ -123,23 +122,13 @@ pub(super) async fn settings_with(
     ))
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
-}
-
 /// Makes a new API key, revoking the old, and shows it once.
 pub async fn regenerate_api_key(
     State(state): State<AppState>,
     signed: Signed,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !signed.csrf_matches(&form.csrf_token) {
-        return Err(PageError::FormExpired);
-    }
-    if !signed.manages() {
-        return Err(PageError::NotAllowed);
-    }
+    signed.check_manager_form(&form.csrf_token)?;
     let key = api_key::mint();
     state
         .store

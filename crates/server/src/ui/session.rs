@@ -13,9 +13,6 @@ use crate::auth::session;
 use crate::clock::now_ms;
 use crate::store::sessions::SessionUser;
 
-pub const ROLE_OWNER: &str = "owner";
-pub const ROLE_ADMIN: &str = "admin";
-
 /// The user behind a page request, with the CSRF token its forms and scripts must send.
 pub struct Signed {
     pub user: SessionUser,
@@ -24,13 +21,31 @@ pub struct Signed {
 }
 
 impl Signed {
-    /// Owners and admins manage connections, templates, users and settings; agents answer.
     pub fn manages(&self) -> bool {
-        self.user.role == ROLE_OWNER || self.user.role == ROLE_ADMIN
+        crate::auth::role_manages(&self.user.role)
     }
 
     pub fn csrf_matches(&self, presented: &str) -> bool {
         session::csrf_matches(&self.token, presented)
+    }
+
+    /// A form that changes something: it must carry this session's CSRF token.
+    pub fn check_form(&self, csrf_token: &str) -> Result<(), PageError> {
+        if self.csrf_matches(csrf_token) {
+            Ok(())
+        } else {
+            Err(PageError::FormExpired)
+        }
+    }
+
+    /// A form only owners and admins may send.
+    pub fn check_manager_form(&self, csrf_token: &str) -> Result<(), PageError> {
+        self.check_form(csrf_token)?;
+        if self.manages() {
+            Ok(())
+        } else {
+            Err(PageError::NotAllowed)
+        }
     }
 }
 
@@ -75,6 +90,12 @@ impl FromRequestParts<AppState> for Signed {
             token,
         })
     }
+}
+
+/// The body of a form whose only field is the CSRF token.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf_token: String,
 }
 
 /// For pages that look different to a signed-in visitor (the sign-in page sends them on).

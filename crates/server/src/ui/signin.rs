@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 use super::cookies;
 use super::error::PageError;
-use super::session::Signed;
+use super::session::{CsrfForm, Signed};
 use crate::app::state::AppState;
 use crate::auth::{password, session};
 use crate::clock::now_ms;
@@ -170,19 +170,12 @@ pub async fn submit(
         .into_response())
 }
 
-#[derive(Deserialize)]
-pub struct SignOutForm {
-    csrf_token: String,
-}
-
 pub async fn sign_out(
     State(state): State<AppState>,
     signed: Signed,
-    Form(form): Form<SignOutForm>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
-    if !signed.csrf_matches(&form.csrf_token) {
-        return Err(PageError::FormExpired);
-    }
+    signed.check_form(&form.csrf_token)?;
     state
         .store
         .end_session(&session::hash(signed.token.expose_secret()), now_ms())

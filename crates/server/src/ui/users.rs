@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::error::PageError;
-use super::session::{Layout, Signed};
+use super::session::{CsrfForm, Layout, Signed};
 use crate::app::state::AppState;
 use crate::auth::{password, session};
 use crate::clock::{now_ms, rfc3339};
@@ -95,12 +95,7 @@ pub async fn add(
     signed: Signed,
     Form(form): Form<AddUserForm>,
 ) -> Result<Response, PageError> {
-    if !signed.csrf_matches(&form.csrf_token) {
-        return Err(PageError::FormExpired);
-    }
-    if !signed.manages() {
-        return Err(PageError::NotAllowed);
-    }
+    signed.check_manager_form(&form.csrf_token)?;
     let email = form.email.trim().to_lowercase();
     let refuse = |message: String| Outcome {
         error: Some(message),
@@ -166,23 +161,13 @@ pub async fn add(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfForm {
-    csrf_token: String,
-}
-
 pub async fn remove(
     State(state): State<AppState>,
     signed: Signed,
     Path(user_id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Html<String>, PageError> {
-    if !signed.csrf_matches(&form.csrf_token) {
-        return Err(PageError::FormExpired);
-    }
-    if !signed.manages() {
-        return Err(PageError::NotAllowed);
-    }
+    signed.check_manager_form(&form.csrf_token)?;
     if user_id == signed.user.user_id {
         return render(
             &state,
@@ -225,9 +210,7 @@ pub async fn change_password(
     signed: Signed,
     Form(form): Form<PasswordForm>,
 ) -> Result<Response, PageError> {
-    if !signed.csrf_matches(&form.csrf_token) {
-        return Err(PageError::FormExpired);
-    }
+    signed.check_form(&form.csrf_token)?;
     let stored = state
         .store
         .password_hash(&signed.user.user_id)

@@ -155,6 +155,21 @@ impl Browser {
         self.wait_for("header.topbar").await;
     }
 
+    /// Fills the connect dialog with `access_token` and the number's other credentials, and
+    /// submits it.
+    async fn submit_connect_form(&self, access_token: &str, number: &ConnectedNumber) {
+        self.fill("#connect-form input[name=access_token]", access_token)
+            .await;
+        self.fill(
+            "#connect-form input[name=phone_number_id]",
+            &number.phone_number_id,
+        )
+        .await;
+        self.fill("#connect-form input[name=app_secret]", &number.app_secret)
+            .await;
+        self.click("#connect-submit").await;
+    }
+
     /// Saves what the page looks like at 1280 and at 390 px wide under `target/screenshots/`.
     pub async fn screenshots(&self, name: &str) {
         let dir = screenshot_dir();
@@ -199,38 +214,13 @@ async fn an_owner_signs_in_and_connects_a_number_and_sees_its_webhook_url() {
 
     // Wrong credentials: Meta's own words are shown, nothing is stored.
     let number = app.register_number();
-    browser
-        .fill("#connect-form input[name=access_token]", "EAAwrong")
-        .await;
-    browser
-        .fill(
-            "#connect-form input[name=phone_number_id]",
-            &number.phone_number_id,
-        )
-        .await;
-    browser
-        .fill("#connect-form input[name=app_secret]", &number.app_secret)
-        .await;
-    browser.click("#connect-submit").await;
+    browser.submit_connect_form("EAAwrong", &number).await;
     let error = browser.wait_for_text("#connect-error").await;
     assert!(error.contains("Meta"), "{error}");
 
     browser
-        .fill(
-            "#connect-form input[name=access_token]",
-            &number.access_token,
-        )
+        .submit_connect_form(&number.access_token, &number)
         .await;
-    browser
-        .fill(
-            "#connect-form input[name=phone_number_id]",
-            &number.phone_number_id,
-        )
-        .await;
-    browser
-        .fill("#connect-form input[name=app_secret]", &number.app_secret)
-        .await;
-    browser.click("#connect-submit").await;
     let webhook_url = browser.wait_for_text("#connect-webhook-url").await;
     assert!(
         webhook_url.starts_with(&format!("{}/webhooks/whatsapp/", app.address)),
