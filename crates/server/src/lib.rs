@@ -23,6 +23,7 @@ pub mod phone;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;
+pub mod templates;
 pub mod tenants;
 pub mod ui;
 pub mod validation;
