@@ -9,6 +9,7 @@ use cloudapi::templates::{TemplateButton, TemplateDefinitionComponent};
 use serde_json::Value;
 
 pub mod definition;
+pub mod fit;
 pub mod placeholders;
 
 /// How a template writes its variables: `{{1}}` or `{{first_name}}`.
