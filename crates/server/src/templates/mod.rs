@@ -11,6 +11,7 @@ use serde_json::Value;
 pub mod definition;
 pub mod fit;
 pub mod placeholders;
+pub mod render;
 
 /// How a template writes its variables: `{{1}}` or `{{first_name}}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
