@@ -259,9 +259,31 @@ impl GraphClient {
         mime_type: &str,
         filename: &str,
     ) -> Result<UploadedMedia, GraphError> {
-        let url = self.url(&[graph_id(phone_number_id)?, "media"])?;
         let length = bytes.len() as u64;
-        let file = reqwest::multipart::Part::stream_with_length(reqwest::Body::from(bytes), length)
+        self.upload_media_body(
+            token,
+            phone_number_id,
+            reqwest::Body::from(bytes),
+            length,
+            mime_type,
+            filename,
+        )
+        .await
+    }
+
+    /// Uploads a file of `length` bytes from any body (a file streamed from disk, say), so large
+    /// documents need not be held in memory.
+    pub async fn upload_media_body(
+        &self,
+        token: &SecretString,
+        phone_number_id: &str,
+        body: reqwest::Body,
+        length: u64,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<UploadedMedia, GraphError> {
+        let url = self.url(&[graph_id(phone_number_id)?, "media"])?;
+        let file = reqwest::multipart::Part::stream_with_length(body, length)
             .file_name(filename.to_owned())
             .mime_str(mime_type)
             .map_err(|_| GraphError::InvalidRequest(format!("`{mime_type}` is not a MIME type")))?;
@@ -289,6 +311,19 @@ impl GraphClient {
         url: &str,
         max_bytes: u64,
     ) -> Result<Bytes, GraphError> {
+        let download = self.open_media_download(token, url).await?;
+        read_body(download.response, max_bytes).await
+    }
+
+    /// Starts downloading media from the URL [`GraphClient::get_media`] gave and hands back the
+    /// body to read chunk by chunk, so a large file goes to disk without filling memory. An
+    /// answer that is not a success is read as Meta's error (its `http_status` tells an expired
+    /// URL, 401/403/404/410, from a server fault).
+    pub async fn open_media_download(
+        &self,
+        token: &SecretString,
+        url: &str,
+    ) -> Result<MediaDownload, GraphError> {
         let url = Url::parse(url)
             .map_err(|error| GraphError::InvalidRequest(format!("media URL: {error}")))?;
         if !matches!(url.scheme(), "https" | "http") {
@@ -303,7 +338,7 @@ impl GraphClient {
             let body = read_body(response, MAX_JSON_BYTES).await?;
             return Err(GraphError::from_error_body(http_status, &body));
         }
-        read_body(response, max_bytes).await
+        Ok(MediaDownload { response })
     }
 
     /// One page of `GET /{waba-id}/message_templates`, from the cursor `after` (or the start).
@@ -425,6 +460,24 @@ impl GraphClient {
             Err(error) => tracing::debug!(%method, path, %error, "graph api call failed"),
         }
         response
+    }
+}
+
+/// A media download under way: its announced length and its body, chunk by chunk.
+#[derive(Debug)]
+pub struct MediaDownload {
+    response: Response,
+}
+
+impl MediaDownload {
+    /// The length the server announced, if it did.
+    pub fn content_length(&self) -> Option<u64> {
+        self.response.content_length()
+    }
+
+    /// The next part of the body; `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, GraphError> {
+        self.response.chunk().await.map_err(GraphError::transport)
     }
 }
 

@@ -17,6 +17,6 @@ pub mod signature;
 pub mod templates;
 pub mod webhook;
 
-pub use client::{GraphClient, GraphConfig, GraphError};
+pub use client::{GraphClient, GraphConfig, GraphError, MediaDownload};
 pub use error::{ErrorClass, MetaError};
 pub use webhook::Notification;

@@ -238,8 +238,9 @@ async function refresh() {
   if (head && freshHead) head.replaceWith(freshHead);
   const composer = document.getElementById("composer");
   const freshComposer = next.getElementById("composer");
-  if (composer && freshComposer && !!composer.querySelector("textarea[disabled]") !== !!freshComposer.querySelector("textarea[disabled]")) {
+  if (composer && freshComposer && composer.dataset.window !== freshComposer.dataset.window) {
     composer.replaceWith(freshComposer);
+    if (window.htmx) window.htmx.process(freshComposer);
   }
   formatTimes(document);
   showWindowLeft();
@@ -259,8 +260,9 @@ function mergeMessages(current, fresh) {
   current.querySelectorAll("li.message").forEach((li) => shown.set(li.dataset.messageId, li));
   fresh.querySelectorAll("li.message").forEach((li) => {
     const old = shown.get(li.dataset.messageId);
-    if (old) old.replaceWith(li);
-    else current.appendChild(li);
+    // Replaced only when it changed, so a photo is not reloaded or a playing voice note cut off.
+    if (old && old.dataset.version !== li.dataset.version) old.replaceWith(li);
+    else if (!old) current.appendChild(li);
   });
 }
 
@@ -426,4 +428,119 @@ document.addEventListener("input", async (event) => {
   } catch (failure) {
     console.warn("typing indicator failed", failure);
   }
+});
+
+// ---- Attachments: the file is checked and uploaded (POST /api/v1/media), then sent by its id,
+// with the text box's words as its caption where the kind takes one.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("#attach")) document.getElementById("attach-input")?.click();
+});
+
+document.addEventListener("change", async (event) => {
+  const input = event.target;
+  if (input.id !== "attach-input" || !input.files || !input.files.length) return;
+  const form = document.getElementById("composer");
+  const file = input.files[0];
+  const button = document.getElementById("attach");
+  const box = form.querySelector("textarea");
+  await busy(button, async () => {
+    try {
+      const upload = new FormData();
+      upload.append("connection_id", form.dataset.connectionId);
+      upload.append("file", file, file.name);
+      const response = await fetch("/api/v1/media", {
+        method: "POST",
+        headers: { "X-CSRF-Token": csrfToken() },
+        body: upload,
+        credentials: "same-origin",
+      });
+      const text = await response.text();
+      const media = text ? JSON.parse(text) : {};
+      if (!response.ok) throw new Error(describeError(media, response.status));
+      const object = { id: media.id };
+      const caption = box.value.trim();
+      if (caption && ["image", "video", "document"].includes(media.kind)) object.caption = caption;
+      if (media.kind === "document" && media.filename) object.filename = media.filename;
+      await api("POST", "/api/v1/messages", {
+        connection_id: form.dataset.connectionId,
+        to: form.dataset.to,
+        type: media.kind,
+        [media.kind]: object,
+      });
+      if (object.caption) box.value = "";
+      toast(`Sent ${file.name}`);
+      scheduleRefresh();
+    } catch (failure) {
+      toast(failure.message, "error");
+    } finally {
+      input.value = "";
+    }
+  });
+});
+
+// ---- A file a customer sent that could not be fetched is tried again.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-retry-media]");
+  if (!button) return;
+  await busy(button, async () => {
+    try {
+      await api("POST", `/api/v1/media/${button.dataset.retryMedia}/retry`);
+      toast("Fetching it again");
+      scheduleRefresh();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+});
+
+// ---- The template picker: the form's values become the template's components (the preview
+// endpoint builds them and says whether they fit), then it is sent like any message.
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (form.id !== "template-form") return;
+  event.preventDefault();
+  const composer = document.getElementById("composer");
+  const error = document.getElementById("template-error");
+  const button = document.getElementById("template-send");
+  error.hidden = true;
+  const values = new URLSearchParams();
+  new FormData(form).forEach((value, key) => {
+    if (key !== "id" && String(value).trim()) values.append(key, String(value).trim());
+  });
+  await busy(button, async () => {
+    try {
+      const preview = await api("GET", `/api/v1/templates/${form.dataset.templateId}/preview?${values}`);
+      if (!preview.sendable) {
+        throw new Error((preview.problems && preview.problems.message) || "Fill in every value first.");
+      }
+      await api("POST", "/api/v1/messages", {
+        connection_id: composer.dataset.connectionId,
+        to: composer.dataset.to,
+        type: "template",
+        template: preview.send,
+      });
+      document.getElementById("template-dialog")?.close();
+      toast(`Sent ${preview.template.name}`);
+      scheduleRefresh();
+    } catch (failure) {
+      error.textContent = failure.message;
+      error.hidden = false;
+    }
+  });
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-sync-templates]");
+  if (!button) return;
+  await busy(button, async () => {
+    try {
+      await api("POST", "/api/v1/templates/sync", { connection_id: button.dataset.syncTemplates });
+      toast("Templates synced from Meta");
+      if (window.htmx) {
+        window.htmx.ajax("GET", `/app/inbox/templates?connection=${encodeURIComponent(button.dataset.syncTemplates)}`, "#template-picker");
+      }
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
 });

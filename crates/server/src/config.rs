@@ -127,6 +127,34 @@ pub struct SettingsArgs {
     )]
     pub job_lease_secs: u64,
 
+    /// Seconds between the automatic re-syncs of each connection's templates with Meta (0: never;
+    /// `POST /api/v1/templates/sync` still works).
+    #[arg(
+        long,
+        env = "WAGATE_TEMPLATE_SYNC_SECS",
+        default_value_t = 900,
+        global = true
+    )]
+    pub template_sync_secs: u64,
+
+    /// Attempts at fetching a file a customer sent before it is marked failed.
+    #[arg(
+        long,
+        env = "WAGATE_MEDIA_FETCH_ATTEMPTS",
+        default_value_t = 3,
+        global = true
+    )]
+    pub media_fetch_attempts: u32,
+
+    /// The largest file a customer sent that is fetched and kept, in bytes.
+    #[arg(
+        long,
+        env = "WAGATE_MEDIA_MAX_BYTES",
+        default_value_t = 100 * 1024 * 1024,
+        global = true
+    )]
+    pub media_max_bytes: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -184,6 +212,12 @@ pub struct Settings {
     pub send_outcome_grace: Duration,
     /// How long a claimed job stays with its process.
     pub job_lease: Duration,
+    /// How often each connection's templates are pulled from Meta again; `None`: never by itself.
+    pub template_sync_interval: Option<Duration>,
+    /// Attempts at fetching an inbound file before it is marked failed.
+    pub media_fetch_attempts: i64,
+    /// The largest inbound file kept.
+    pub media_max_bytes: u64,
     pub log_json: bool,
 }
 
@@ -264,6 +298,10 @@ impl SettingsArgs {
             send_max_attempts: i64::from(self.send_max_attempts.clamp(1, 100)),
             send_outcome_grace: Duration::from_secs(self.send_outcome_grace_secs.max(1)),
             job_lease: Duration::from_secs(self.job_lease_secs.max(2)),
+            template_sync_interval: (self.template_sync_secs > 0)
+                .then(|| Duration::from_secs(self.template_sync_secs.max(10))),
+            media_fetch_attempts: i64::from(self.media_fetch_attempts.clamp(1, 100)),
+            media_max_bytes: self.media_max_bytes.max(1024),
             log_json,
         })
     }

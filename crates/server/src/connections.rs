@@ -50,6 +50,9 @@ pub struct UpdateConnection {
     /// Messages per second this number may send (Meta's default is 80, up to 1000).
     #[serde(default)]
     pub throughput_per_second: Option<i64>,
+    /// The WhatsApp Business Account, for a connection made without it (templates live there).
+    #[serde(default)]
+    pub waba_id: Option<String>,
 }
 
 /// Meta raises a number's throughput to at most this.
@@ -167,6 +170,7 @@ impl Connections<'_> {
             status_reason: None,
             auto_reply: input.auto_reply.unwrap_or(false),
             throughput_per_second: DEFAULT_THROUGHPUT,
+            templates_synced_at: None,
             created_at: now,
             updated_at: now,
             id,
@@ -179,6 +183,7 @@ impl Connections<'_> {
             Err(InsertConnectionError::Store(e)) => return Err(e.into()),
         }
         tracing::info!(connection_id = %row.id, phone_number_id = %row.phone_number_id, "connection created");
+        self.queue_template_sync(&row, "created").await;
         Ok(ConnectionView {
             row,
             verify_token: Some(verify_token),
@@ -252,15 +257,20 @@ impl Connections<'_> {
                 MAX_THROUGHPUT as u64,
             );
         }
+        let waba_id = input.waba_id.as_deref().map(str::trim).map(str::to_owned);
+        if let Some(waba) = &waba_id {
+            check_meta_id(&mut errors, "waba_id", waba);
+        }
         if input.access_token.is_none()
             && input.app_secret.is_none()
             && input.verify_token.is_none()
             && input.auto_reply.is_none()
             && input.throughput_per_second.is_none()
+            && waba_id.is_none()
         {
             errors.add(
                 "body",
-                "give at least one of access_token, app_secret, verify_token, auto_reply, throughput_per_second",
+                "give at least one of access_token, app_secret, verify_token, auto_reply, throughput_per_second, waba_id",
             );
         }
         errors.finish().map_err(ConnectionError::Invalid)?;
@@ -268,6 +278,7 @@ impl Connections<'_> {
         let mut update = CredentialUpdate {
             auto_reply: input.auto_reply,
             throughput_per_second: input.throughput_per_second,
+            waba_id,
             ..CredentialUpdate::default()
         };
         if let Some(token) = &input.access_token {
@@ -292,7 +303,24 @@ impl Connections<'_> {
             .await?
             .ok_or(ConnectionError::NotFound)?;
         self.webhook_keys.forget_connection(id);
+        if input.access_token.is_some() || input.waba_id.is_some() {
+            self.queue_template_sync(&row, &format!("changed:{}", now_ms()))
+                .await;
+        }
         self.view(row)
+    }
+
+    /// Templates are pulled once a connection can read them; a failure to queue is logged, not
+    /// fatal (the periodic sync and the API's sync still cover it).
+    async fn queue_template_sync(&self, row: &ConnectionRow, reason: &str) {
+        if row.waba_id.is_none() {
+            return;
+        }
+        if let Err(error) =
+            crate::templates::sync::enqueue_sync(self.store, row, reason, now_ms()).await
+        {
+            tracing::warn!(connection_id = %row.id, error = %error, "could not queue the template sync");
+        }
     }
 
     /// Re-checks the stored token with Meta. A token Meta refuses marks the connection

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod inbound;
 pub mod jobs;
 pub mod limits;
+pub mod media;
 pub mod outbound;
 pub mod phone;
 pub mod realtime;

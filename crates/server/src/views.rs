@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 use crate::clock::{now_ms, rfc3339};
 use crate::store::connections::ConnectionRow;
 use crate::store::conversations::ConversationRow;
-use crate::store::messages::MessageRow;
+use crate::store::media::{MediaRow, STATUS_STORED};
+use crate::store::messages::{MessageMedia, MessageRow};
 use crate::store::templates::TemplateRow;
 
 /// The message object: the type object exactly as Cloud API has it, under the key named by `type`.
@@ -32,6 +33,9 @@ pub fn message(row: &MessageRow) -> Value {
         }
     }
     out.insert("status".into(), json!(row.status));
+    if let Some(media) = &row.media {
+        out.insert("media".into(), message_media(media));
+    }
     if row.error_code.is_some() || row.error_title.is_some() || row.error_message.is_some() {
         out.insert(
             "error".into(),
@@ -45,6 +49,49 @@ pub fn message(row: &MessageRow) -> Value {
     out.insert("timestamp".into(), json!(rfc3339(row.message_at)));
     out.insert("created_at".into(), json!(rfc3339(row.created_at)));
     Value::Object(out)
+}
+
+/// A message's file as the message shows it: whether it is stored, and where to download it.
+fn message_media(media: &MessageMedia) -> Value {
+    let mut out = Map::new();
+    out.insert("id".into(), json!(media.id));
+    out.insert("status".into(), json!(media.status));
+    if let Some(reason) = &media.failure_reason {
+        out.insert("reason".into(), json!(reason));
+    }
+    out.insert("mime_type".into(), json!(media.mime_type));
+    out.insert("file_size".into(), json!(media.file_size));
+    if let Some(filename) = &media.filename {
+        out.insert("filename".into(), json!(filename));
+    }
+    if media.status == STATUS_STORED {
+        out.insert("url".into(), json!(media_url(&media.id)));
+    }
+    Value::Object(out)
+}
+
+/// Where the tenant downloads a stored file.
+pub fn media_url(id: &str) -> String {
+    format!("/api/v1/media/{id}")
+}
+
+/// The media object of `/api/v1/media`.
+pub fn media(row: &MediaRow) -> Value {
+    json!({
+        "id": row.id,
+        "connection_id": row.connection_id,
+        "direction": row.direction,
+        "kind": row.kind,
+        "meta_media_id": row.meta_media_id,
+        "mime_type": row.mime_type,
+        "file_size": row.file_size,
+        "sha256": row.sha256,
+        "filename": row.filename,
+        "status": row.status,
+        "reason": row.failure_reason,
+        "url": (row.status == STATUS_STORED).then(|| media_url(&row.id)),
+        "created_at": rfc3339(row.created_at),
+    })
 }
 
 pub fn conversation(row: &ConversationRow) -> Value {
@@ -93,8 +140,10 @@ pub fn template(row: &TemplateRow) -> Value {
         "status": row.status,
         "quality_score": row.quality_score,
         "rejected_reason": row.rejected_reason,
-        "parameter_format": row.parameter_format,
+        "parameter_format": row.parameter_format.as_deref().unwrap_or("POSITIONAL"),
+        "sub_category": row.sub_category,
         "components": serde_json::from_str::<Value>(&row.components).unwrap_or(Value::Array(vec![])),
+        "created_at": rfc3339(row.created_at),
         "updated_at": rfc3339(row.updated_at),
     })
 }

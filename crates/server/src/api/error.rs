@@ -247,6 +247,42 @@ impl From<crate::outbound::SendError> for ApiError {
                 details: serde_json::json!({"field": "context.message_id", "reason": error.to_string()}),
             },
             E::ConnectionNotFound => Self::NotFound("connection"),
+            E::TemplateNotFound { .. } => Self::Validation {
+                code: "template_not_found",
+                message: error.to_string(),
+                details: serde_json::json!({
+                    "field": "template.name",
+                    "reason": error.to_string(),
+                    "hint": "sync the templates (POST /api/v1/templates/sync) if it was just made in WhatsApp Manager",
+                }),
+            },
+            E::TemplateNotApproved { ref status, .. } => Self::Validation {
+                code: "template_not_approved",
+                message: error.to_string(),
+                details: serde_json::json!({"field": "template.name", "status": status, "reason": error.to_string()}),
+            },
+            E::TemplateMismatch(ref fields) => Self::Validation {
+                code: "template_parameters_mismatch",
+                message: error.to_string(),
+                details: fields.to_details(),
+            },
+            E::TemplatesUnavailable(_) => Self::Upstream {
+                message: error.to_string(),
+                meta: None,
+            },
+            E::MediaNotFound { ref field } => Self::Validation {
+                code: "media_not_found",
+                message: error.to_string(),
+                details: serde_json::json!({"field": field, "reason": error.to_string()}),
+            },
+            E::MediaUnusable {
+                ref field,
+                ref reason,
+            } => Self::Validation {
+                code: "media_unusable",
+                message: error.to_string(),
+                details: serde_json::json!({"field": field, "reason": reason}),
+            },
             E::Store(store) => store.into(),
         }
     }

@@ -33,13 +33,7 @@ async fn send(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let request = SendRequest::parse(&body).map_err(SendError::Invalid)?;
-    let outbox = Outbox {
-        store: &state.store,
-        limiter: &state.limiter,
-        events: &state.events,
-        jobs_wakeup: &state.jobs_wakeup,
-        max_attempts: state.settings.send_max_attempts,
-    };
+    let outbox = Outbox::from_state(&state);
     let enqueued = enqueue(&outbox, &auth.tenant_id, request).await?;
     let mut response = (
         StatusCode::ACCEPTED,

@@ -7,6 +7,7 @@ pub mod conversations;
 pub mod error;
 pub mod extract;
 pub mod inbox;
+pub mod media;
 pub mod messages;
 pub mod ops;
 pub mod templates;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(conversations::router())
         .merge(inbox::router())
         .merge(templates::router())
+        .merge(media::router())
         .merge(usage::router())
         .route(
             "/events",
@@ -39,6 +41,12 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { error::ApiError::NotFound("endpoint") })
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
     Router::new().nest("/api/v1", v1).merge(ops::router())
+}
+
+/// Routes that read large bodies (media uploads), kept apart so they get a longer request
+/// timeout than the rest of the API.
+pub fn upload_router() -> Router<AppState> {
+    media::upload_router()
 }
 
 /// A page size from the query: default when absent, 422 when out of range.

@@ -111,11 +111,15 @@ impl Application {
         }
         let (ingest, ingest_tasks) =
             Ingest::start(store.clone(), Arc::clone(&inbox_wakeup), ingest_config);
+        let media: Arc<dyn crate::media::MediaStorage> = Arc::new(
+            crate::media::LocalDirStorage::new(settings.data_dir.join("media")),
+        );
         let state = AppState {
             settings: Arc::new(settings),
             store,
             vault: Arc::new(vault),
             graph,
+            media,
             ingest,
             webhook_keys: Arc::new(ConnectionKeys::new(Duration::from_secs(5), 10_000)),
             limiter,
@@ -144,10 +148,20 @@ impl Application {
 
     pub fn router(state: AppState) -> Router {
         let request_id = HeaderName::from_static("x-request-id");
+        // Uploads of up to 100 MB may take longer than any other request; they get their own bound.
+        let uploads = crate::api::upload_router().layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(15 * 60),
+        ));
         Router::new()
             .merge(crate::inbound::routes::router())
             .merge(crate::api::router())
             .merge(crate::ui::router())
+            .layer(TimeoutLayer::with_status_code(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_secs(30),
+            ))
+            .merge(uploads)
             .with_state(state)
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -160,10 +174,6 @@ impl Application {
                     tracing::info_span!("http", method = %request.method(), path = %path, tenant_id = tracing::field::Empty)
                 }),
             )
-            .layer(TimeoutLayer::with_status_code(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                Duration::from_secs(30),
-            ))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
             .layer(SetSensitiveRequestHeadersLayer::new([
@@ -185,7 +195,11 @@ impl Application {
                 self.state.store.clone(),
                 self.state.events.clone(),
                 Arc::clone(&self.state.inbox_wakeup),
-                self.tuning.processor.unwrap_or_default(),
+                Arc::clone(&self.state.jobs_wakeup),
+                ProcessorConfig {
+                    media_fetch_attempts: self.state.settings.media_fetch_attempts,
+                    ..self.tuning.processor.unwrap_or_default()
+                },
             );
             background.push(tokio::spawn(processor.run(stop.clone())));
             let jobs = self.tuning.jobs.unwrap_or(RunnerConfig {
@@ -197,6 +211,13 @@ impl Application {
                 jobs,
                 stop.clone(),
             )));
+            if let Some(interval) = self.state.settings.template_sync_interval {
+                background.push(tokio::spawn(crate::templates::sync::run_periodic(
+                    self.state.clone(),
+                    interval,
+                    stop.clone(),
+                )));
+            }
         }
         let serve_result = match self.listener {
             Some(listener) => {

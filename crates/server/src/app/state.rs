@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::inbound::ingest::Ingest;
 use crate::inbound::keys::ConnectionKeys;
 use crate::limits::RateLimiter;
+use crate::media::MediaStorage;
 use crate::realtime::EventBus;
 use crate::store::Store;
 use crate::vault::Vault;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub store: Store,
     pub vault: Arc<Vault>,
     pub graph: GraphClient,
+    /// Where media bytes are kept (the data dir by default).
+    pub media: Arc<dyn MediaStorage>,
     pub ingest: Ingest,
     /// Meta's throughput and pair budgets, shared through Redis when several processes send.
     pub limiter: RateLimiter,

@@ -18,8 +18,13 @@ use serde_json::Value;
 use crate::store::connections::{ConnectionRow, STATUS_DISCONNECTED};
 use crate::store::conversations::{ContactUpsert, ConversationTouch, ConversationUpsert};
 use crate::store::inbox::InboxRow;
+use crate::store::media::{
+    DIRECTION_INBOUND as MEDIA_INBOUND, DIRECTION_OUTBOUND as MEDIA_OUTBOUND, MediaRow,
+    STATUS_PENDING,
+};
 use crate::store::messages::{
-    DIRECTION_INBOUND, DIRECTION_OUTBOUND, MessageError, MessageRow, NewMessage, StatusChange, rank,
+    DIRECTION_INBOUND, DIRECTION_OUTBOUND, MessageError, MessageMedia, MessageRow, NewMessage,
+    StatusChange, rank,
 };
 use crate::store::statuses::NewStatus;
 use crate::store::templates::{TemplateRow, TemplateUpdate};
@@ -63,8 +68,11 @@ pub enum Change {
 /// What one processing transaction gathers and remembers: connections, contacts and
 /// conversations already looked up, and the messages and conversation changes to write at the
 /// end. It lives exactly as long as its transaction, so nothing in it can outlive a rollback.
-#[derive(Default)]
 pub struct Batch {
+    /// Attempts each media fetch queued by this batch gets.
+    media_fetch_attempts: i64,
+    /// Jobs queued by this batch, so the runner can be woken once it commits.
+    jobs_queued: usize,
     by_id: HashMap<String, Option<ConnectionRow>>,
     by_phone: HashMap<String, Option<ConnectionRow>>,
     by_waba: HashMap<String, Vec<ConnectionRow>>,
@@ -72,6 +80,48 @@ pub struct Batch {
     conversations: HashMap<(String, String), String>,
     messages: Vec<PendingMessage>,
     touches: HashMap<String, PendingTouch>,
+}
+
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new(3)
+    }
+}
+
+/// A file named by a message, to be fetched once the message is stored.
+struct PendingMedia {
+    id: String,
+    kind: String,
+    meta_media_id: String,
+    mime_type: Option<String>,
+    meta_sha256: Option<String>,
+    filename: Option<String>,
+}
+
+impl PendingMedia {
+    /// The file a media message names (`image`, `audio`, `video`, `document`, `sticker` with an `id`).
+    fn of(kind: &str, object: Option<&Value>) -> Option<Self> {
+        if !crate::media::is_media_type(kind) {
+            return None;
+        }
+        let object = object?;
+        let text = |key: &str| {
+            object
+                .get(key)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        Some(Self {
+            id: crate::ids::new_id(),
+            kind: kind.to_owned(),
+            meta_media_id: text("id")?,
+            mime_type: text("mime_type"),
+            meta_sha256: text("sha256"),
+            filename: text("filename"),
+        })
+    }
 }
 
 /// A message, parsed and routed, waiting for its batch's bulk insert.
@@ -92,6 +142,7 @@ struct PendingMessage {
     unread: i64,
     /// A customer message that opens the 24-hour window.
     opens_window: bool,
+    media: Option<PendingMedia>,
 }
 
 /// The sum of what a batch's messages change on one conversation.
@@ -104,6 +155,25 @@ struct PendingTouch {
 }
 
 impl Batch {
+    pub fn new(media_fetch_attempts: i64) -> Self {
+        Self {
+            media_fetch_attempts,
+            jobs_queued: 0,
+            by_id: HashMap::new(),
+            by_phone: HashMap::new(),
+            by_waba: HashMap::new(),
+            contacts: HashMap::new(),
+            conversations: HashMap::new(),
+            messages: Vec::new(),
+            touches: HashMap::new(),
+        }
+    }
+
+    /// Background jobs this batch queued (media fetches), to wake the runner after commit.
+    pub fn jobs_queued(&self) -> usize {
+        self.jobs_queued
+    }
+
     /// Messages waiting for [`Batch::flush`].
     pub fn pending_messages(&self) -> usize {
         self.messages.len()
@@ -200,6 +270,14 @@ impl Batch {
                 updated_at: now,
                 send_started_at: None,
                 accepted_at: None,
+                media: m.media.as_ref().map(|media| MessageMedia {
+                    id: media.id.clone(),
+                    status: STATUS_PENDING.to_owned(),
+                    failure_reason: None,
+                    mime_type: media.mime_type.clone(),
+                    file_size: None,
+                    filename: media.filename.clone(),
+                }),
             });
         }
         let new: Vec<NewMessage<'_>> = rows
@@ -220,6 +298,7 @@ impl Batch {
                 message_at: r.message_at,
                 now,
                 idempotency_key: None,
+                media_id: m.media.as_ref().map(|media| media.id.as_str()),
             })
             .collect();
         let inserted = store.insert_messages(conn, &new).await?;
@@ -227,6 +306,42 @@ impl Batch {
             if !inserted.contains(&row.id) {
                 metrics::counter!("wagate_messages_duplicate_total").increment(1);
                 continue;
+            }
+            if let Some(media) = &m.media {
+                // Stored with its message and fetched after: a fetch that fails never costs the message.
+                let media_row = MediaRow {
+                    id: media.id.clone(),
+                    tenant_id: row.tenant_id.clone(),
+                    connection_id: row.connection_id.clone(),
+                    direction: if m.direction == DIRECTION_OUTBOUND {
+                        MEDIA_OUTBOUND
+                    } else {
+                        MEDIA_INBOUND
+                    }
+                    .to_owned(),
+                    kind: media.kind.clone(),
+                    meta_media_id: Some(media.meta_media_id.clone()),
+                    mime_type: media.mime_type.clone(),
+                    file_size: None,
+                    sha256: None,
+                    meta_sha256: media.meta_sha256.clone(),
+                    filename: media.filename.clone(),
+                    storage_key: None,
+                    status: STATUS_PENDING.to_owned(),
+                    failure_reason: None,
+                    created_at: now,
+                    updated_at: now,
+                };
+                store.insert_media(conn, &media_row).await?;
+                crate::media::fetch::enqueue_fetch(
+                    store,
+                    conn,
+                    &media_row,
+                    self.media_fetch_attempts,
+                    now,
+                )
+                .await?;
+                self.jobs_queued += 1;
             }
             if m.direction == DIRECTION_OUTBOUND {
                 apply_waiting_status(store, conn, &mut row, now).await?;
@@ -513,6 +628,7 @@ impl Applier<'_> {
             ChangeValue::Messages(value) => {
                 let phone = &value.metadata.phone_number_id;
                 if let Some(connection) = self.batch.route(self.store, own, phone).await? {
+                    self.learn_waba(&connection, entry).await?;
                     self.messages(&connection, value).await?;
                 }
             }
@@ -536,6 +652,26 @@ impl Applier<'_> {
                 tracing::warn!(field = %field, error = %error, "webhook change did not fit its type; kept in the inbox");
                 skipped_metric("malformed_change");
             }
+        }
+        Ok(())
+    }
+
+    /// A connection made without its WhatsApp Business Account learns it from the entry id of
+    /// its first webhook, so its templates can be synced.
+    async fn learn_waba(
+        &mut self,
+        connection: &ConnectionRow,
+        entry: &Entry,
+    ) -> Result<(), StoreError> {
+        if connection.waba_id.is_none()
+            && !entry.id.is_empty()
+            && entry.id.bytes().all(|b| b.is_ascii_digit())
+            && self
+                .store
+                .learn_waba_id(self.conn, &connection.id, &entry.id, self.now)
+                .await?
+        {
+            tracing::info!(connection_id = %connection.id, waba_id = %entry.id, "learned the connection's WhatsApp Business Account from a webhook");
         }
         Ok(())
     }
@@ -601,6 +737,7 @@ impl Applier<'_> {
             preview: views::preview(kind, message.type_object()),
             unread: i64::from(counts_as_unread(kind)),
             opens_window: opens_service_window(kind),
+            media: PendingMedia::of(kind, message.type_object()),
         });
     }
 
@@ -641,6 +778,7 @@ impl Applier<'_> {
                 preview: views::preview(kind, message.type_object()),
                 unread: 0,
                 opens_window: false,
+                media: PendingMedia::of(kind, message.type_object()),
             });
         }
     }

@@ -33,6 +33,8 @@ pub struct ProcessorConfig {
     /// Backoff after the first failure; doubles each time up to `max_backoff`.
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// Attempts each media fetch gets (`WAGATE_MEDIA_FETCH_ATTEMPTS`).
+    pub media_fetch_attempts: i64,
 }
 
 impl Default for ProcessorConfig {
@@ -44,6 +46,7 @@ impl Default for ProcessorConfig {
             idle_poll: Duration::from_secs(1),
             first_backoff: Duration::from_secs(2),
             max_backoff: Duration::from_secs(600),
+            media_fetch_attempts: 3,
         }
     }
 }
@@ -52,6 +55,8 @@ pub struct Processor {
     store: Store,
     events: EventBus,
     wakeup: Arc<Notify>,
+    /// Woken when applied rows queued jobs (media fetches), so they start at once.
+    jobs_wakeup: Arc<Notify>,
     config: ProcessorConfig,
 }
 
@@ -60,12 +65,14 @@ impl Processor {
         store: Store,
         events: EventBus,
         wakeup: Arc<Notify>,
+        jobs_wakeup: Arc<Notify>,
         config: ProcessorConfig,
     ) -> Self {
         Self {
             store,
             events,
             wakeup,
+            jobs_wakeup,
             config,
         }
     }
@@ -112,7 +119,7 @@ impl Processor {
             tx.rollback().await?;
             return Ok(0);
         }
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(self.config.media_fetch_attempts);
         let mut changes = Vec::new();
         let mut failed = false;
         let mut taken = 0;
@@ -150,6 +157,9 @@ impl Processor {
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             self.store.mark_inbox_done(&mut tx, &ids, now).await?;
             tx.commit().await?;
+            if batch.jobs_queued() > 0 {
+                self.jobs_wakeup.notify_one();
+            }
             self.store.confirm_inbox_done(&ids, now).await?;
             metrics::counter!("wagate_inbox_rows_applied_total").increment(rows.len() as u64);
             self.publish(changes).await;
@@ -165,7 +175,7 @@ impl Processor {
     async fn process_alone(&self, row: &InboxRow) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.store.begin_derived().await?;
-        let mut batch = Batch::default();
+        let mut batch = Batch::new(self.config.media_fetch_attempts);
         let applied = match apply_row(&self.store, &mut tx, &mut batch, row, now).await {
             Ok(mut changes) => batch
                 .flush(&self.store, &mut tx, now)
@@ -181,6 +191,9 @@ impl Processor {
             Ok(changes) => {
                 self.store.mark_inbox_done(&mut tx, &[row.id], now).await?;
                 tx.commit().await?;
+                if batch.jobs_queued() > 0 {
+                    self.jobs_wakeup.notify_one();
+                }
                 self.store.confirm_inbox_done(&[row.id], now).await?;
                 metrics::counter!("wagate_inbox_rows_applied_total").increment(1);
                 self.publish(changes).await;

@@ -129,6 +129,8 @@ async fn run_one(state: &AppState, worker: &str, job: Job, config: RunnerConfig)
         crate::outbound::sender::RECONCILE_JOB => {
             crate::outbound::sender::run_reconcile(state, &job).await
         }
+        crate::media::fetch::FETCH_JOB => crate::media::fetch::run_fetch(state, &job).await,
+        crate::templates::sync::SYNC_JOB => crate::templates::sync::run_sync(state, &job).await,
         other => Err(JobFailure::Permanent(format!(
             "no handler for job kind {other}"
         ))),

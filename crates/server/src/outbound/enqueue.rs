@@ -15,7 +15,8 @@ use crate::realtime::{Event, EventBus, kind};
 use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_NEEDS_REAUTH};
 use crate::store::conversations::{ContactUpsert, ConversationTouch, ConversationUpsert};
 use crate::store::jobs::NewJob;
-use crate::store::messages::{DIRECTION_OUTBOUND, MessageRow, NewMessage, rank};
+use crate::store::media::MediaRow;
+use crate::store::messages::{DIRECTION_OUTBOUND, MessageMedia, MessageRow, NewMessage, rank};
 use crate::store::{Store, StoreError};
 use crate::validation::FieldErrors;
 use crate::views;
@@ -197,6 +198,35 @@ pub enum SendError {
     #[error("connection not found")]
     ConnectionNotFound,
     #[error(
+        "this number's WhatsApp Business Account has no template {name} in language {language}{}",
+        if .languages.is_empty() { String::new() } else { format!(" (it has {} in {})", .name, .languages.join(", ")) }
+    )]
+    TemplateNotFound {
+        name: String,
+        language: String,
+        languages: Vec<String>,
+    },
+    #[error(
+        "the template {name} ({language}) is {status}; only APPROVED templates can be sent{}",
+        .reason.as_deref().map(|r| format!(" (Meta: {r})")).unwrap_or_default()
+    )]
+    TemplateNotApproved {
+        name: String,
+        language: String,
+        status: String,
+        reason: Option<String>,
+    },
+    #[error("{}", .0.summary())]
+    TemplateMismatch(FieldErrors),
+    #[error("the template could not be checked: {0}")]
+    TemplatesUnavailable(String),
+    #[error(
+        "{field} names no media of this tenant: upload the file with POST /api/v1/media and send the id it answers"
+    )]
+    MediaNotFound { field: String },
+    #[error("{field}: {reason}")]
+    MediaUnusable { field: String, reason: String },
+    #[error(
         "the connection needs new credentials (Meta refused its access token); update access_token first"
     )]
     ConnectionNeedsReauth,
@@ -218,12 +248,27 @@ pub struct Enqueued {
 /// What `enqueue` needs.
 pub struct Outbox<'a> {
     pub store: &'a Store,
+    /// For templates: a send that names one not seen yet pulls the account's list first.
+    pub templates: crate::templates::sync::TemplateSync<'a>,
     /// Budgets are reserved as a send is queued, so its job runs when it may leave.
     pub limiter: &'a RateLimiter,
     pub events: &'a EventBus,
     pub jobs_wakeup: &'a Arc<Notify>,
     /// Send attempts before a retryable failure becomes final.
     pub max_attempts: i64,
+}
+
+impl<'a> Outbox<'a> {
+    pub fn from_state(state: &'a crate::app::state::AppState) -> Self {
+        Self {
+            store: &state.store,
+            templates: crate::templates::sync::TemplateSync::from_state(state),
+            limiter: &state.limiter,
+            events: &state.events,
+            jobs_wakeup: &state.jobs_wakeup,
+            max_attempts: state.settings.send_max_attempts,
+        }
+    }
 }
 
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
@@ -246,10 +291,22 @@ pub async fn enqueue(
         }
     }
     let connection = resolve_connection(store, tenant_id, request.connection_id.as_deref()).await?;
+    if request.message.is_template() {
+        check_template(outbox, &connection, &request.message.type_object).await?;
+    }
     let reply_wamid = match &request.reply_to {
         Some(target) => Some(resolve_reply(store, tenant_id, &connection, target).await?),
         None => None,
     };
+    let mut type_object = request.message.type_object.clone();
+    let media_id = resolve_media(
+        store,
+        tenant_id,
+        &connection,
+        &request.message.message_type,
+        &mut type_object,
+    )
+    .await?;
     let now = now_ms();
     let wa_id = request.to.as_str();
     let kind = request.message.message_type.clone();
@@ -258,7 +315,7 @@ pub async fn enqueue(
     payload.insert("recipient_type".into(), json!("individual"));
     payload.insert("to".into(), json!(wa_id));
     payload.insert("type".into(), json!(kind));
-    payload.insert(kind.clone(), request.message.type_object.clone());
+    payload.insert(kind.clone(), type_object.clone());
     if let Some(wamid) = &reply_wamid {
         payload.insert("context".into(), json!({ "message_id": wamid }));
     }
@@ -326,6 +383,7 @@ pub async fn enqueue(
                 message_at: now,
                 now,
                 idempotency_key: request.idempotency_key.as_deref(),
+                media_id: media_id.as_ref().map(|m| m.id.as_str()),
             }],
         )
         .await;
@@ -371,7 +429,7 @@ pub async fn enqueue(
             },
         )
         .await?;
-    let preview = views::preview(&kind, Some(&request.message.type_object));
+    let preview = views::preview(&kind, Some(&type_object));
     store
         .touch_conversations(
             &mut tx,
@@ -411,6 +469,14 @@ pub async fn enqueue(
         updated_at: now,
         send_started_at: None,
         accepted_at: None,
+        media: media_id.map(|m| MessageMedia {
+            id: m.id,
+            status: m.status,
+            failure_reason: None,
+            mime_type: m.mime_type,
+            file_size: m.file_size,
+            filename: m.filename,
+        }),
     };
     outbox.events.publish(Event {
         tenant_id: tenant_id.to_owned(),
@@ -431,7 +497,7 @@ pub async fn enqueue(
 }
 
 /// The connection to send from: the one named, or the tenant's only live one.
-async fn resolve_connection(
+pub async fn resolve_connection(
     store: &Store,
     tenant_id: &str,
     connection_id: Option<&str>,
@@ -460,6 +526,143 @@ async fn resolve_connection(
         STATUS_NEEDS_REAUTH => Err(SendError::ConnectionNeedsReauth),
         _ => Err(SendError::ConnectionNotFound),
     }
+}
+
+/// A template not seen for this long triggers a sync before it is refused as unknown.
+const ON_DEMAND_SYNC_AFTER_MS: i64 = 60_000;
+
+/// Checks a template send against the stored copy of the template: it must exist in that
+/// language, be APPROVED, and get the parameters its components take, so a mismatch is told now
+/// instead of coming back as Meta's 132000/132012. A template not seen yet (made in WhatsApp
+/// Manager since the last sync) pulls the account's list once first. A connection whose account
+/// is not known cannot be checked; Meta decides.
+async fn check_template(
+    outbox: &Outbox<'_>,
+    connection: &ConnectionRow,
+    object: &Value,
+) -> Result<(), SendError> {
+    if connection.waba_id.is_none() {
+        return Ok(());
+    }
+    let name = object
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let language = object
+        .get("language")
+        .and_then(|l| l.get("code"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let store = outbox.store;
+    let mut rows = store.templates_named(&connection.id, name).await?;
+    if !rows.iter().any(|r| r.language == language) {
+        let stale = connection
+            .templates_synced_at
+            .is_none_or(|at| now_ms() - at > ON_DEMAND_SYNC_AFTER_MS);
+        if stale {
+            match outbox.templates.sync(connection).await {
+                Ok(_) => rows = store.templates_named(&connection.id, name).await?,
+                Err(crate::templates::sync::SyncError::Store(error)) => return Err(error.into()),
+                Err(error) if connection.templates_synced_at.is_none() => {
+                    return Err(SendError::TemplatesUnavailable(error.to_string()));
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "on-demand template sync failed; using the stored list");
+                }
+            }
+        }
+    }
+    let Some(row) = rows.iter().find(|r| r.language == language) else {
+        return Err(SendError::TemplateNotFound {
+            name: name.to_owned(),
+            language: language.to_owned(),
+            languages: rows.iter().map(|r| r.language.clone()).collect(),
+        });
+    };
+    let spec = crate::templates::TemplateSpec::from_stored(
+        &row.name,
+        &row.language,
+        &row.status,
+        row.category.as_deref(),
+        row.parameter_format.as_deref(),
+        &row.components,
+    )
+    .map_err(|e| StoreError::Corrupt(format!("stored template components: {e}")))?;
+    match crate::templates::fit::check_send(&spec, object) {
+        Ok(()) => Ok(()),
+        Err(crate::templates::fit::FitError::NotApproved { status }) => {
+            Err(SendError::TemplateNotApproved {
+                name: row.name.clone(),
+                language: row.language.clone(),
+                status,
+                reason: row.rejected_reason.clone(),
+            })
+        }
+        Err(crate::templates::fit::FitError::Parameters(fields)) => {
+            Err(SendError::TemplateMismatch(fields))
+        }
+    }
+}
+
+/// A media message sent by the id of a file uploaded here (`POST /api/v1/media`): the id becomes
+/// Meta's own for that number, and the message keeps the file so the dashboard can show it. Meta's
+/// ids (digits) pass as they are.
+async fn resolve_media(
+    store: &Store,
+    tenant_id: &str,
+    connection: &ConnectionRow,
+    message_type: &str,
+    type_object: &mut Value,
+) -> Result<Option<MediaRow>, SendError> {
+    if !crate::media::is_media_type(message_type) {
+        return Ok(None);
+    }
+    let Some(id) = type_object
+        .get("id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Ok(None);
+    };
+    let field = format!("{message_type}.id");
+    if !crate::ids::looks_like_id(&id) {
+        return Ok(None);
+    }
+    let media = store
+        .media(tenant_id, &id)
+        .await?
+        .ok_or_else(|| SendError::MediaNotFound {
+            field: field.clone(),
+        })?;
+    let unusable = |reason: String| SendError::MediaUnusable {
+        field: field.clone(),
+        reason,
+    };
+    if media.direction != crate::store::media::DIRECTION_OUTBOUND {
+        return Err(unusable(
+            "is a file a customer sent; to send it on, upload it with POST /api/v1/media".into(),
+        ));
+    }
+    if media.kind != message_type {
+        return Err(unusable(format!(
+            "is a {} file ({}); send it as type \"{}\"",
+            media.kind,
+            media.mime_type.as_deref().unwrap_or("unknown type"),
+            media.kind
+        )));
+    }
+    if media.connection_id != connection.id {
+        return Err(unusable(
+            "was uploaded for another connection; upload it again for the connection that sends it"
+                .into(),
+        ));
+    }
+    let meta_id = media
+        .meta_media_id
+        .clone()
+        .ok_or_else(|| unusable("has not reached Meta yet; upload it again".into()))?;
+    type_object["id"] = Value::String(meta_id);
+    Ok(Some(media))
 }
 
 /// The wamid a reply quotes: a wamid as given, or the wamid of one of the tenant's messages.

@@ -25,10 +25,14 @@ pub struct Event {
 pub mod kind {
     pub const MESSAGE_CREATED: &str = "message.created";
     pub const MESSAGE_STATUS: &str = "message.status";
+    /// A message changed otherwise than by status: its file was fetched, or failed to be.
+    pub const MESSAGE_UPDATED: &str = "message.updated";
     pub const CONVERSATION_UPDATED: &str = "conversation.updated";
     pub const UNREAD_CHANGED: &str = "unread.changed";
     pub const CONNECTION_UPDATED: &str = "connection.updated";
     pub const TEMPLATE_UPDATED: &str = "template.updated";
+    /// A connection's templates were pulled from Meta again.
+    pub const TEMPLATES_SYNCED: &str = "templates.synced";
 }
 
 #[derive(Clone)]

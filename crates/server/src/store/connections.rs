@@ -28,6 +28,8 @@ pub struct ConnectionRow {
     pub auto_reply: bool,
     /// Messages per second this number may send.
     pub throughput_per_second: i64,
+    /// When the templates were last pulled from Meta in full.
+    pub templates_synced_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -46,7 +48,7 @@ impl std::fmt::Debug for ConnectionRow {
 
 const COLUMNS: &str = "id, tenant_id, phone_number_id, waba_id, display_phone_number, verified_name, \
      quality_rating, connection_key, access_token, app_secret, verify_token, status, status_reason, \
-     auto_reply, throughput_per_second, created_at, updated_at";
+     auto_reply, throughput_per_second, templates_synced_at, created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
     Ok(ConnectionRow {
@@ -65,6 +67,7 @@ fn from_row(row: &AnyRow) -> Result<ConnectionRow, StoreError> {
         status_reason: col(row, "status_reason")?,
         auto_reply: col::<i64>(row, "auto_reply")? != 0,
         throughput_per_second: col(row, "throughput_per_second")?,
+        templates_synced_at: col(row, "templates_synced_at")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })
@@ -86,6 +89,8 @@ pub struct CredentialUpdate {
     pub verify_token: Option<Vec<u8>>,
     pub auto_reply: Option<bool>,
     pub throughput_per_second: Option<i64>,
+    /// The WhatsApp Business Account, when it was not known (templates live there).
+    pub waba_id: Option<String>,
     /// Fresh facts from Meta when the token was re-checked.
     pub display_phone_number: Option<String>,
     pub verified_name: Option<String>,
@@ -234,7 +239,8 @@ impl Store {
                  status = CASE WHEN $10 = 1 THEN 'connected' ELSE status END,
                  status_reason = CASE WHEN $10 = 1 THEN NULL ELSE status_reason END,
                  updated_at = $11,
-                 throughput_per_second = COALESCE($12, throughput_per_second)
+                 throughput_per_second = COALESCE($12, throughput_per_second),
+                 waba_id = COALESCE($13, waba_id)
              WHERE tenant_id = $1 AND id = $2 AND status <> 'disconnected'",
         )
         .bind(tenant_id)
@@ -249,6 +255,7 @@ impl Store {
         .bind(i64::from(update.mark_connected))
         .bind(now)
         .bind(update.throughput_per_second)
+        .bind(&update.waba_id)
         .run_on(self, Durability::Full)
         .await?;
         if result.rows_affected() == 0 {
@@ -300,5 +307,47 @@ impl Store {
             return Ok(None);
         }
         self.connection(tenant_id, id).await
+    }
+
+    /// Live connections whose templates were last synced before `synced_before` (or never), the
+    /// longest waiting first.
+    pub async fn connections_due_for_template_sync(
+        &self,
+        synced_before: i64,
+        limit: i64,
+    ) -> Result<Vec<ConnectionRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM connections
+             WHERE status = 'connected' AND waba_id IS NOT NULL
+               AND (templates_synced_at IS NULL OR templates_synced_at < $1)
+             ORDER BY COALESCE(templates_synced_at, 0), id LIMIT $2"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(synced_before)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Learns a connection's WhatsApp Business Account from Meta's webhooks when it was not given.
+    pub async fn learn_waba_id(
+        &self,
+        conn: &mut super::Conn,
+        id: &str,
+        waba_id: &str,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE connections SET waba_id = $2, updated_at = $3 WHERE id = $1 AND waba_id IS NULL",
+        )
+        .bind(id)
+        .bind(waba_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 }

@@ -47,13 +47,31 @@ pub struct MessageRow {
     pub send_started_at: Option<i64>,
     /// Outbound: Meta answered the send with a wamid.
     pub accepted_at: Option<i64>,
+    /// The file the message carries, when it is one wagate fetched or stored.
+    pub media: Option<MessageMedia>,
+}
+
+/// What a message shows of its file: whether it is here yet, and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMedia {
+    pub id: String,
+    /// `pending`, `stored` or `failed`.
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub mime_type: Option<String>,
+    pub file_size: Option<i64>,
+    pub filename: Option<String>,
 }
 
 const SELECT: &str = "SELECT m.id, m.tenant_id, m.connection_id, m.conversation_id, m.contact_id,
         c.wa_id AS contact_wa_id, c.name AS contact_name, m.direction, m.wamid, m.type, m.payload,
         m.status, m.status_rank, m.error_code, m.error_title, m.error_message, m.message_at,
-        m.created_at, m.updated_at, m.send_started_at, m.accepted_at
-     FROM messages m JOIN contacts c ON c.id = m.contact_id";
+        m.created_at, m.updated_at, m.send_started_at, m.accepted_at, m.media_id,
+        md.status AS media_status, md.failure_reason AS media_failure_reason,
+        md.mime_type AS media_mime_type, md.file_size AS media_file_size,
+        md.filename AS media_filename
+     FROM messages m JOIN contacts c ON c.id = m.contact_id
+     LEFT JOIN media md ON md.id = m.media_id";
 
 fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
     Ok(MessageRow {
@@ -78,6 +96,18 @@ fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
         updated_at: col(row, "updated_at")?,
         send_started_at: col(row, "send_started_at")?,
         accepted_at: col(row, "accepted_at")?,
+        media: match col::<Option<String>>(row, "media_id")? {
+            Some(id) => Some(MessageMedia {
+                id,
+                status: col::<Option<String>>(row, "media_status")?
+                    .unwrap_or_else(|| "pending".to_owned()),
+                failure_reason: col(row, "media_failure_reason")?,
+                mime_type: col(row, "media_mime_type")?,
+                file_size: col(row, "media_file_size")?,
+                filename: col(row, "media_filename")?,
+            }),
+            None => None,
+        },
     })
 }
 
@@ -98,6 +128,8 @@ pub struct NewMessage<'a> {
     pub now: i64,
     /// The caller's key against sending twice (outbound from the API only).
     pub idempotency_key: Option<&'a str>,
+    /// The file this message carries, when wagate keeps it.
+    pub media_id: Option<&'a str>,
 }
 
 /// Meta's error on a failed message, as shown to the user.
@@ -223,7 +255,9 @@ impl Store {
     }
 }
 
-/// Rows per multi-row insert (14 parameters each).
+/// Parameters of one row of the multi-row insert.
+const MESSAGE_PARAMETERS: usize = 15;
+/// Rows per multi-row insert.
 const MESSAGES_PER_STATEMENT: usize = 64;
 
 impl Store {
@@ -236,14 +270,16 @@ impl Store {
     ) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut inserted = std::collections::HashSet::with_capacity(messages.len());
         for chunk in messages.chunks(MESSAGES_PER_STATEMENT) {
-            let values = super::conversations::placeholders(chunk.len(), 14, |p| {
-                let list: Vec<String> = (p..p + 14).map(|n| format!("${n}")).collect();
+            let values = super::conversations::placeholders(chunk.len(), MESSAGE_PARAMETERS, |p| {
+                let list: Vec<String> = (p..p + MESSAGE_PARAMETERS)
+                    .map(|n| format!("${n}"))
+                    .collect();
                 format!("({}, ${})", list.join(", "), p + 12)
             });
             let sql = format!(
                 "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
                      direction, wamid, type, payload, status, status_rank, message_at, created_at,
-                     idempotency_key, updated_at)
+                     idempotency_key, media_id, updated_at)
                  VALUES {values}
                  ON CONFLICT (connection_id, wamid) DO NOTHING
                  RETURNING id"
@@ -264,7 +300,8 @@ impl Store {
                     .bind(m.status_rank)
                     .bind(m.message_at)
                     .bind(m.now)
-                    .bind(m.idempotency_key);
+                    .bind(m.idempotency_key)
+                    .bind(m.media_id);
             }
             for row in query.fetch_all(&mut *conn).await? {
                 inserted.insert(col(&row, "id")?);

@@ -24,6 +24,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0003_dashboard.sql"),
         include_str!("../../migrations/postgres/0003_dashboard.sql"),
     ),
+    (
+        "0004_templates_media.sql",
+        include_str!("../../migrations/sqlite/0004_templates_media.sql"),
+        include_str!("../../migrations/postgres/0004_templates_media.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod conversations;
 pub mod inbox;
 pub mod jobs;
+pub mod media;
 pub mod messages;
 mod migrations;
 pub mod sessions;

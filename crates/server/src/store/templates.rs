@@ -18,6 +18,7 @@ pub struct TemplateRow {
     pub quality_score: Option<String>,
     pub rejected_reason: Option<String>,
     pub parameter_format: Option<String>,
+    pub sub_category: Option<String>,
     /// JSON text.
     pub components: String,
     /// The last JSON Meta sent about this template.
@@ -27,7 +28,8 @@ pub struct TemplateRow {
 }
 
 const COLUMNS: &str = "id, tenant_id, connection_id, waba_id, meta_template_id, name, language, category, \
-     status, quality_score, rejected_reason, parameter_format, components, payload, created_at, updated_at";
+     status, quality_score, rejected_reason, parameter_format, sub_category, components, payload, \
+     created_at, updated_at";
 
 fn from_row(row: &AnyRow) -> Result<TemplateRow, StoreError> {
     Ok(TemplateRow {
@@ -43,6 +45,7 @@ fn from_row(row: &AnyRow) -> Result<TemplateRow, StoreError> {
         quality_score: col(row, "quality_score")?,
         rejected_reason: col(row, "rejected_reason")?,
         parameter_format: col(row, "parameter_format")?,
+        sub_category: col(row, "sub_category")?,
         components: col(row, "components")?,
         payload: col(row, "payload")?,
         created_at: col(row, "created_at")?,
@@ -173,23 +176,269 @@ impl Store {
             .transpose()
     }
 
+    /// The tenant's templates that match the filter, by name and language.
     pub async fn templates(
         &self,
         tenant_id: &str,
-        connection_id: Option<&str>,
+        filter: &TemplateFilter<'_>,
     ) -> Result<Vec<TemplateRow>, StoreError> {
+        // Filters are added only when asked for; `$n` numbering stays fixed so binds line up.
         let mut sql = format!("SELECT {COLUMNS} FROM templates WHERE tenant_id = $1");
-        if connection_id.is_some() {
+        if filter.connection_id.is_some() {
             sql.push_str(" AND connection_id = $2");
         }
-        sql.push_str(" ORDER BY name, language");
+        if filter.status.is_some() {
+            sql.push_str(" AND UPPER(status) = UPPER($3)");
+        }
+        if filter.category.is_some() {
+            sql.push_str(" AND UPPER(category) = UPPER($4)");
+        }
+        if filter.name.is_some() {
+            sql.push_str(" AND LOWER(name) LIKE $5 ESCAPE '\\'");
+        }
+        if filter.language.is_some() {
+            sql.push_str(" AND language = $6");
+        }
+        sql.push_str(" ORDER BY name, language, connection_id");
+        let name_pattern = filter
+            .name
+            .map(|n| format!("%{}%", escape_like(&n.to_lowercase())))
+            .unwrap_or_default();
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
-            .bind(connection_id.unwrap_or(""))
+            .bind(filter.connection_id.unwrap_or(""))
+            .bind(filter.status.unwrap_or(""))
+            .bind(filter.category.unwrap_or(""))
+            .bind(name_pattern)
+            .bind(filter.language.unwrap_or(""))
             .fetch_all(self.reader())
             .await?
             .iter()
             .map(from_row)
             .collect()
     }
+
+    /// One of the tenant's templates by our id.
+    pub async fn template(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<TemplateRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM templates WHERE tenant_id = $1 AND id = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// The connection's templates of this name, in every language it has.
+    pub async fn templates_named(
+        &self,
+        connection_id: &str,
+        name: &str,
+    ) -> Result<Vec<TemplateRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM templates WHERE connection_id = $1 AND name = $2 ORDER BY language"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(connection_id)
+            .bind(name)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(from_row)
+            .collect()
+    }
+
+    /// Replaces what is stored of a connection's templates with Meta's full list, in one
+    /// transaction: new ones are added, known ones (by name and language) updated, and those Meta
+    /// no longer lists are removed. Marks the connection as synced.
+    pub async fn replace_templates(
+        &self,
+        connection: TemplateOwner<'_>,
+        listed: &[SyncedTemplate],
+        now: i64,
+    ) -> Result<SyncCounts, StoreError> {
+        let mut tx = self.begin().await?;
+        let known: Vec<(String, String, String)> =
+            sqlx::query("SELECT id, name, language FROM templates WHERE connection_id = $1")
+                .bind(connection.connection_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| Ok((col(r, "id")?, col(r, "name")?, col(r, "language")?)))
+                .collect::<Result<_, StoreError>>()?;
+        let mut counts = SyncCounts::default();
+        let mut seen = std::collections::HashSet::new();
+        for template in listed {
+            let existing = known.iter().find(|(_, name, language)| {
+                *name == template.name && *language == template.language
+            });
+            seen.insert((template.name.as_str(), template.language.as_str()));
+            match existing {
+                Some((id, _, _)) => {
+                    sqlx::query(
+                        "UPDATE templates SET meta_template_id = $2, category = $3, status = $4,
+                             quality_score = $5, rejected_reason = $6, parameter_format = $7,
+                             sub_category = $8, components = $9, payload = $10, waba_id = $11,
+                             updated_at = $12
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(&template.meta_template_id)
+                    .bind(&template.category)
+                    .bind(&template.status)
+                    .bind(&template.quality_score)
+                    .bind(&template.rejected_reason)
+                    .bind(&template.parameter_format)
+                    .bind(&template.sub_category)
+                    .bind(&template.components)
+                    .bind(&template.payload)
+                    .bind(connection.waba_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    counts.updated += 1;
+                }
+                None => {
+                    insert_template(&mut tx, &connection, template, now).await?;
+                    counts.added += 1;
+                }
+            }
+        }
+        for (id, name, language) in &known {
+            if !seen.contains(&(name.as_str(), language.as_str())) {
+                sqlx::query("DELETE FROM templates WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                counts.removed += 1;
+            }
+        }
+        sqlx::query("UPDATE connections SET templates_synced_at = $2 WHERE id = $1")
+            .bind(connection.connection_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// Stores a template just submitted to Meta (or replaces what is known under its name and
+    /// language), and returns it.
+    pub async fn upsert_submitted_template(
+        &self,
+        connection: TemplateOwner<'_>,
+        template: &SyncedTemplate,
+        now: i64,
+    ) -> Result<TemplateRow, StoreError> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "DELETE FROM templates WHERE connection_id = $1 AND name = $2 AND language = $3",
+        )
+        .bind(connection.connection_id)
+        .bind(&template.name)
+        .bind(&template.language)
+        .execute(&mut *tx)
+        .await?;
+        let id = insert_template(&mut tx, &connection, template, now).await?;
+        let sql = format!("SELECT {COLUMNS} FROM templates WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let row = from_row(&row)?;
+        tx.commit().await?;
+        Ok(row)
+    }
+}
+
+/// The connection templates are stored for.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateOwner<'a> {
+    pub tenant_id: &'a str,
+    pub connection_id: &'a str,
+    pub waba_id: Option<&'a str>,
+}
+
+/// A template as Meta lists it, flattened to its columns.
+#[derive(Debug, Clone, Default)]
+pub struct SyncedTemplate {
+    pub meta_template_id: Option<String>,
+    pub name: String,
+    pub language: String,
+    pub category: Option<String>,
+    pub status: String,
+    pub quality_score: Option<String>,
+    pub rejected_reason: Option<String>,
+    pub parameter_format: Option<String>,
+    pub sub_category: Option<String>,
+    /// JSON text.
+    pub components: String,
+    /// Meta's whole object, JSON text.
+    pub payload: String,
+}
+
+/// What a sync changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncCounts {
+    pub added: usize,
+    pub updated: usize,
+    pub removed: usize,
+}
+
+/// Which templates to list; `None` leaves a filter off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TemplateFilter<'a> {
+    pub connection_id: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub category: Option<&'a str>,
+    /// Part of the name, any case.
+    pub name: Option<&'a str>,
+    pub language: Option<&'a str>,
+}
+
+async fn insert_template(
+    conn: &mut Conn,
+    owner: &TemplateOwner<'_>,
+    template: &SyncedTemplate,
+    now: i64,
+) -> Result<String, StoreError> {
+    let id = crate::ids::new_id();
+    sqlx::query(
+        "INSERT INTO templates (id, tenant_id, connection_id, waba_id, meta_template_id, name,
+             language, category, status, quality_score, rejected_reason, parameter_format,
+             sub_category, components, payload, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)",
+    )
+    .bind(&id)
+    .bind(owner.tenant_id)
+    .bind(owner.connection_id)
+    .bind(owner.waba_id)
+    .bind(&template.meta_template_id)
+    .bind(&template.name)
+    .bind(&template.language)
+    .bind(&template.category)
+    .bind(&template.status)
+    .bind(&template.quality_score)
+    .bind(&template.rejected_reason)
+    .bind(&template.parameter_format)
+    .bind(&template.sub_category)
+    .bind(&template.components)
+    .bind(&template.payload)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// A LIKE pattern that matches the text literally (`%` and `_` in a name are not wildcards).
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -12,6 +12,7 @@ pub mod definition;
 pub mod fit;
 pub mod placeholders;
 pub mod render;
+pub mod sync;
 
 /// How a template writes its variables: `{{1}}` or `{{first_name}}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -76,6 +76,38 @@ pub struct Bubble {
     pub at: String,
     pub status: String,
     pub error: Option<String>,
+    /// The file the message carries, when it is one.
+    pub media: Option<BubbleMedia>,
+    /// Changes whenever what the bubble shows changes, so live refreshes replace only those.
+    pub version: String,
+}
+
+/// A message's file as the chat shows it.
+pub struct BubbleMedia {
+    /// `image`, `video`, `audio`, `document` or `sticker`.
+    pub kind: String,
+    /// `pending`, `stored`, `failed`, or `link` for a file sent by its web address.
+    pub state: &'static str,
+    /// Where to load it: ours once stored, or the link it was sent by.
+    pub url: Option<String>,
+    pub reason: Option<String>,
+    pub filename: Option<String>,
+    pub size: Option<String>,
+    /// Our media id, for a retry of a failed fetch.
+    pub media_id: Option<String>,
+}
+
+impl BubbleMedia {
+    /// What the file is, in a word.
+    pub fn noun(&self) -> &'static str {
+        match self.kind.as_str() {
+            "image" => "photo",
+            "video" => "video",
+            "audio" => "voice message",
+            "sticker" => "sticker",
+            _ => "document",
+        }
+    }
 }
 
 #[derive(Template)]
@@ -315,6 +347,21 @@ fn bubble(row: &MessageRow, payload: &Value) -> Bubble {
             .unwrap_or_else(|| "Meta gave no reason".into());
         format!("{text}{code}")
     });
+    let media = bubble_media(row, payload);
+    // A document's name is shown with its file; the text is its caption.
+    let text = if media.is_some() && row.message_type == "document" {
+        payload["document"]["caption"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    } else {
+        text
+    };
+    let version = format!(
+        "{}-{}",
+        row.status,
+        media.as_ref().map(|m| m.state).unwrap_or("none")
+    );
     Bubble {
         id: row.id.clone(),
         wamid: row.wamid.clone(),
@@ -326,7 +373,48 @@ fn bubble(row: &MessageRow, payload: &Value) -> Bubble {
         at: rfc3339(row.message_at),
         status: row.status.clone(),
         error,
+        media,
+        version,
     }
+}
+
+fn bubble_media(row: &MessageRow, payload: &Value) -> Option<BubbleMedia> {
+    if !crate::media::is_media_type(&row.message_type) {
+        return None;
+    }
+    let object = &payload[row.message_type.as_str()];
+    if let Some(media) = &row.media {
+        let state = match media.status.as_str() {
+            crate::store::media::STATUS_STORED => "stored",
+            crate::store::media::STATUS_FAILED => "failed",
+            _ => "pending",
+        };
+        return Some(BubbleMedia {
+            kind: row.message_type.clone(),
+            state,
+            url: (state == "stored").then(|| crate::views::media_url(&media.id)),
+            reason: media.failure_reason.clone().filter(|_| state == "failed"),
+            filename: media
+                .filename
+                .clone()
+                .or_else(|| object["filename"].as_str().map(str::to_owned)),
+            size: media
+                .file_size
+                .and_then(|s| u64::try_from(s).ok())
+                .map(crate::media::kinds::human_size),
+            media_id: Some(media.id.clone()),
+        });
+    }
+    let link = object["link"].as_str()?;
+    Some(BubbleMedia {
+        kind: row.message_type.clone(),
+        state: "link",
+        url: Some(link.to_owned()),
+        reason: None,
+        filename: object["filename"].as_str().map(str::to_owned),
+        size: None,
+        media_id: None,
+    })
 }
 
 /// What a message says, in words, for each kind Meta sends or we send.

@@ -10,6 +10,7 @@ mod inbox;
 mod pages;
 mod session;
 mod signin;
+mod template_picker;
 mod users;
 mod webhooks;
 
@@ -28,6 +29,9 @@ pub fn router() -> Router<AppState> {
         .route("/app/inbox", get(inbox::page))
         .route("/app/inbox/older", get(inbox::older))
         .route("/app/bell", get(inbox::bell))
+        .route("/app/inbox/templates", get(template_picker::list))
+        .route("/app/inbox/template", get(template_picker::form))
+        .route("/app/inbox/template-preview", get(template_picker::preview))
         .route("/app/integrations", get(pages::integrations))
         .route("/app/settings", get(pages::settings))
         .route("/app/settings/api-key", post(pages::regenerate_api_key))

@@ -199,6 +199,9 @@ impl ConnectedNumber {
 
 static NUMBER_SEQ: AtomicU64 = AtomicU64::new(100_000);
 
+/// The WhatsApp Business Account every test number belongs to (each test has its own emulator).
+pub const TEST_WABA: &str = "102290129340398";
+
 impl TestApp {
     pub async fn spawn(db: Db) -> Self {
         Self::spawn_with(db, |_| {}).await
@@ -240,6 +243,9 @@ impl TestApp {
             send_max_attempts: 3,
             send_outcome_grace: Duration::from_secs(2),
             job_lease: Duration::from_secs(30),
+            template_sync_interval: None,
+            media_fetch_attempts: 3,
+            media_max_bytes: 100 * 1024 * 1024,
             log_json: false,
         };
         adjust(&mut settings);
@@ -433,7 +439,7 @@ impl TestApp {
                     "access_token": number.access_token,
                     "phone_number_id": number.phone_number_id,
                     "app_secret": number.app_secret,
-                    "waba_id": "102290129340398",
+                    "waba_id": TEST_WABA,
                 })),
             )
             .await;
@@ -466,7 +472,7 @@ impl TestApp {
         self.emulator
             .register_phone_number(PhoneNumberRegistration {
                 phone_number_id: phone_number_id.clone(),
-                waba_id: "102290129340398".into(),
+                waba_id: TEST_WABA.into(),
                 display_phone_number: format!("1555{seq}"),
                 verified_name: "Acme Shoes".into(),
                 access_token: access_token.clone(),
@@ -496,6 +502,62 @@ impl TestApp {
             .await
             .expect("webhook post")
             .status()
+    }
+
+    /// Calls the emulator's admin API (Meta's side of the test) with JSON.
+    pub async fn meta_admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.emulator.base_url()));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        json_of(request.send().await.expect("emulator admin call")).await
+    }
+
+    /// Puts a template on Meta's side (the emulator) for the test WABA, as if made in WhatsApp
+    /// Manager; answers it with its Meta id.
+    pub async fn meta_has_template(&self, template: Value) -> Value {
+        let mut template = template;
+        template["waba_id"] = json!(TEST_WABA);
+        let (status, body) = self
+            .meta_admin(reqwest::Method::POST, "/admin/templates", Some(template))
+            .await;
+        assert!(status.is_success(), "{status} {body}");
+        body
+    }
+
+    /// Waits until the connection's templates have been synced once (connecting queues a sync).
+    pub async fn wait_templates_synced(&self, number: &ConnectedNumber) {
+        let id = number.id().to_owned();
+        eventually(Duration::from_secs(10), || async {
+            self.state
+                .store
+                .connection_by_id(&id)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|c| c.templates_synced_at.is_some())
+        })
+        .await;
+    }
+
+    /// Makes the connection's last template sync two minutes old, as if it happened a while ago.
+    pub async fn age_template_sync(&self, number: &ConnectedNumber) {
+        let mut tx = self.state.store.begin().await.expect("begin");
+        sqlx::query(
+            "UPDATE connections SET templates_synced_at = templates_synced_at - 120000 WHERE id = $1",
+        )
+        .bind(number.id())
+        .execute(&mut *tx)
+        .await
+        .expect("age the sync");
+        tx.commit().await.expect("commit");
     }
 
     /// How many raw bodies the inbox holds (in any state).

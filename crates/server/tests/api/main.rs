@@ -7,6 +7,8 @@ mod browser;
 mod connections;
 mod dashboard;
 mod ingest;
+mod media;
 mod outbound;
 mod reads;
 mod security;
+mod templates;
