@@ -9,5 +9,6 @@ mod lifecycle;
 mod limits;
 mod messages;
 mod statuses;
+mod templates;
 mod webhooks;
 mod window;
