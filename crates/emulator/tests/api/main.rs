@@ -7,6 +7,7 @@ mod graph;
 mod helpers;
 mod lifecycle;
 mod limits;
+mod media;
 mod messages;
 mod statuses;
 mod templates;
