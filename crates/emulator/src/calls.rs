@@ -20,8 +20,12 @@ pub enum GraphEndpoint {
     /// `/{version}/{phone_number_id}` and its `whatsapp_business_profile`.
     PhoneNumber,
     /// `/{version}/{phone_number_id}/media`, and `/{version}/{id}` for an id that is neither a
-    /// registered number nor a registered WABA (media ids are the only other nodes wagate reads).
+    /// registered number nor a registered WABA (media ids are the only other nodes wagate reads);
+    /// the call is about the media's owner number.
     Media,
+    /// `GET /media-download/{key}`: downloads through the URLs `GET /{version}/{media_id}` hands
+    /// out; the call is about the media's owner number.
+    MediaDownload,
     /// `/{version}/{waba_id}/message_templates`.
     Templates,
     /// Anything else, unknown paths included.
@@ -34,6 +38,7 @@ impl GraphEndpoint {
             Self::Messages => "messages",
             Self::PhoneNumber => "phone_number",
             Self::Media => "media",
+            Self::MediaDownload => "media_download",
             Self::Templates => "templates",
             Self::Other => "other",
         }
@@ -44,11 +49,12 @@ impl GraphEndpoint {
             "messages" => Ok(Self::Messages),
             "phone_number" => Ok(Self::PhoneNumber),
             "media" => Ok(Self::Media),
+            "media_download" => Ok(Self::MediaDownload),
             "templates" => Ok(Self::Templates),
             "other" => Ok(Self::Other),
             _ => Err(InputError::new(
                 field,
-                "must be one of messages, phone_number, media, templates, other",
+                "must be one of messages, phone_number, media, media_download, templates, other",
             )),
         }
     }
@@ -91,15 +97,23 @@ pub(crate) enum GraphPath<'a> {
         id: &'a str,
         endpoint: GraphEndpoint,
     },
+    /// `/media-download/{key}`: a media download URL.
+    MediaDownload(&'a str),
     /// Not a Graph path the emulator knows.
     Other,
 }
+
+/// The first path segment of media download URLs.
+pub(crate) const MEDIA_DOWNLOAD_PREFIX: &str = "media-download";
 
 pub(crate) fn parse_graph_path(path: &str) -> GraphPath<'_> {
     let mut segments = path.trim_start_matches('/').split('/');
     let (Some(version), Some(id)) = (segments.next(), segments.next()) else {
         return GraphPath::Other;
     };
+    if version == MEDIA_DOWNLOAD_PREFIX && !id.is_empty() && segments.next().is_none() {
+        return GraphPath::MediaDownload(id);
+    }
     if !is_api_version(version) || id.is_empty() {
         return GraphPath::Other;
     }
@@ -135,7 +149,13 @@ mod tests {
                 endpoint: GraphEndpoint::Templates
             }
         );
+        assert_eq!(
+            parse_graph_path("/media-download/abc"),
+            GraphPath::MediaDownload("abc")
+        );
         for other in [
+            "/media-download/",
+            "/media-download/abc/more",
             "/",
             "/v24.0",
             "/v24.0/",
@@ -153,6 +173,7 @@ mod tests {
             GraphEndpoint::Messages,
             GraphEndpoint::PhoneNumber,
             GraphEndpoint::Media,
+            GraphEndpoint::MediaDownload,
             GraphEndpoint::Templates,
             GraphEndpoint::Other,
         ] {

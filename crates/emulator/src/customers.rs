@@ -1,10 +1,17 @@
-//! Simulated customers: the messages they write to a business number, checked before they become webhooks.
+//! Simulated customers: the messages they write to a business number, checked before they become
+//! webhooks, and the files they attach, which become media objects of the number.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::delivery::DeliveryId;
 use crate::error::InputError;
+
+/// Message types whose object may carry the file itself, base64 in `data`.
+const MEDIA_TYPES: [&str; 5] = ["image", "audio", "video", "document", "sticker"];
 
 /// A message a customer writes to a business number; it reaches the webhook as Meta would send it.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,11 +34,23 @@ pub struct CustomerMessage {
     pub timestamp: Option<i64>,
 }
 
-/// What a customer's message became: its wamid and the delivery carrying it to the webhook.
+/// What a customer's message became: its wamid, the delivery carrying it to the webhook, and the
+/// media object made of its attachment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InboundReceipt {
     pub wamid: String,
     pub delivery_id: DeliveryId,
+    /// The media id of the attached file (the webhook carries it), when the message brought bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+}
+
+/// The file a customer's message brought, taken out of its object.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Attachment {
+    pub bytes: Bytes,
+    pub mime_type: String,
+    pub filename: Option<String>,
 }
 
 /// Keys of the admin JSON besides the type object itself.
@@ -63,6 +82,134 @@ impl CustomerMessage {
             referral: None,
             timestamp: None,
         }
+    }
+
+    /// A customer sends a file: `kind` is `image`, `audio`, `video`, `document` or `sticker`. The
+    /// emulator stores the bytes as a media object of the number and the webhook carries its `id`,
+    /// `mime_type` and `sha256`, as Meta's do.
+    ///
+    /// The bytes travel base64-encoded in the object's `data`, exactly as the admin API takes them.
+    pub fn media(
+        phone_number_id: impl Into<String>,
+        from: impl Into<String>,
+        kind: impl Into<String>,
+        bytes: impl Into<Bytes>,
+        mime_type: impl Into<String>,
+    ) -> Self {
+        let bytes: Bytes = bytes.into();
+        Self {
+            message_type: kind.into(),
+            content: serde_json::json!({
+                "mime_type": mime_type.into(),
+                "data": STANDARD.encode(&bytes),
+            }),
+            ..Self::text(phone_number_id, from, "")
+        }
+    }
+
+    /// Sets the caption of an image, video or document.
+    pub fn with_caption(self, caption: impl Into<String>) -> Self {
+        self.with_content_field("caption", caption.into().into())
+    }
+
+    /// Sets the file name of a document.
+    pub fn with_filename(self, filename: impl Into<String>) -> Self {
+        self.with_content_field("filename", filename.into().into())
+    }
+
+    /// Marks audio as a voice note (or not).
+    pub fn with_voice(self, voice: bool) -> Self {
+        self.with_content_field("voice", voice.into())
+    }
+
+    /// Marks a sticker as animated (or not).
+    pub fn with_animated(self, animated: bool) -> Self {
+        self.with_content_field("animated", animated.into())
+    }
+
+    fn with_content_field(mut self, key: &str, value: Value) -> Self {
+        if let Value::Object(content) = &mut self.content {
+            content.insert(key.to_owned(), value);
+        }
+        self
+    }
+
+    /// Takes the attached file out of the content (`data`, base64), leaving what the webhook shows;
+    /// `None` when the message brings no bytes.
+    pub(crate) fn take_attachment(&mut self) -> Result<Option<Attachment>, InputError> {
+        let kind = self.message_type.clone();
+        let Value::Object(content) = &mut self.content else {
+            return Ok(None);
+        };
+        let Some(data) = content.remove("data") else {
+            return Ok(None);
+        };
+        if !MEDIA_TYPES.contains(&kind.as_str()) {
+            return Err(InputError::new(
+                format!("{kind}.data"),
+                format!("only {} messages carry bytes", MEDIA_TYPES.join(", ")),
+            ));
+        }
+        if content.contains_key("id") {
+            return Err(InputError::new(
+                format!("{kind}.id"),
+                "goes without data: give either the bytes (data) or the id of existing media",
+            ));
+        }
+        let Value::String(data) = data else {
+            return Err(InputError::new(
+                format!("{kind}.data"),
+                "must be the file's bytes in standard base64",
+            ));
+        };
+        let bytes = STANDARD.decode(data.as_bytes()).map_err(|e| {
+            InputError::new(
+                format!("{kind}.data"),
+                format!("must be the file's bytes in standard base64: {e}"),
+            )
+        })?;
+        let mime_type = match content.get("mime_type") {
+            Some(Value::String(mime)) if !mime.trim().is_empty() => mime.trim().to_owned(),
+            _ => {
+                return Err(InputError::new(
+                    format!("{kind}.mime_type"),
+                    "is required with data, e.g. \"image/jpeg\"",
+                ));
+            }
+        };
+        let filename = match content.get("filename") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name)) => Some(name.clone()),
+            Some(_) => {
+                return Err(InputError::new(
+                    format!("{kind}.filename"),
+                    "must be a string",
+                ));
+            }
+        };
+        Ok(Some(Attachment {
+            bytes: Bytes::from(bytes),
+            mime_type,
+            filename,
+        }))
+    }
+
+    /// Puts the stored media into the content in Meta's order: caption and filename, then
+    /// `mime_type`, `sha256` and `id`, then the rest (`voice`, `animated`).
+    pub(crate) fn show_media(&mut self, media_id: &str, sha256_base64: &str) {
+        let Value::Object(content) = &mut self.content else {
+            return;
+        };
+        let mut shown = Map::new();
+        for key in ["caption", "filename", "mime_type"] {
+            if let Some(value) = content.remove(key) {
+                shown.insert(key.to_owned(), value);
+            }
+        }
+        shown.insert("sha256".into(), sha256_base64.into());
+        shown.insert("id".into(), media_id.into());
+        shown.append(content);
+        *content = shown;
     }
 
     /// Reads the admin API's Meta-like shape: `{"phone_number_id","from","name","type":"text","text":{..}}`.
@@ -239,6 +386,67 @@ mod tests {
         }))
         .err();
         assert_eq!(error.map(|e| e.field), Some("frm".to_owned()));
+    }
+
+    #[test]
+    fn an_attachment_is_taken_out_and_the_media_shown_in_metas_order() {
+        let mut message = CustomerMessage::media(
+            "1",
+            "16505551234",
+            "document",
+            b"%PDF".to_vec(),
+            "application/pdf",
+        )
+        .with_caption("my receipt")
+        .with_filename("receipt.pdf");
+        assert_eq!(message.check(), Ok(()));
+        let attachment = message.take_attachment();
+        assert_eq!(
+            attachment,
+            Ok(Some(Attachment {
+                bytes: Bytes::from_static(b"%PDF"),
+                mime_type: "application/pdf".into(),
+                filename: Some("receipt.pdf".into()),
+            }))
+        );
+        message.show_media("622684793477189", "V5OP=");
+        assert_eq!(
+            message.content.to_string(),
+            r#"{"caption":"my receipt","filename":"receipt.pdf","mime_type":"application/pdf","sha256":"V5OP=","id":"622684793477189"}"#
+        );
+        let mut passed_through = CustomerMessage {
+            message_type: "image".into(),
+            content: json!({"id": "1", "mime_type": "image/jpeg"}),
+            ..CustomerMessage::text("1", "16505551234", "")
+        };
+        assert_eq!(passed_through.take_attachment(), Ok(None));
+    }
+
+    #[test]
+    fn a_bad_attachment_names_its_field() {
+        let cases = [
+            (
+                "image",
+                json!({"data": "not base64!", "mime_type": "image/png"}),
+                "image.data",
+            ),
+            ("image", json!({"data": "AAAA"}), "image.mime_type"),
+            (
+                "image",
+                json!({"data": "AAAA", "mime_type": "image/png", "id": "1"}),
+                "image.id",
+            ),
+            ("location", json!({"data": "AAAA"}), "location.data"),
+        ];
+        for (kind, content, field) in cases {
+            let mut message = CustomerMessage {
+                message_type: kind.into(),
+                content: content.clone(),
+                ..CustomerMessage::text("1", "16505551234", "")
+            };
+            let error = message.take_attachment().err();
+            assert_eq!(error.map(|e| e.field), Some(field.to_owned()), "{content}");
+        }
     }
 
     #[test]

@@ -58,6 +58,22 @@ pub enum EmulatorError {
         phone_number_id: String,
         wamid: String,
     },
+    /// No template has this id.
+    #[error("no template has id {0}")]
+    UnknownTemplate(String),
+    /// The account has a template of this name in this language already.
+    #[error("account {waba_id} has a template {name} in {language} already")]
+    TemplateAlreadyExists {
+        waba_id: String,
+        name: String,
+        language: String,
+    },
+    /// No media object has this id (it may have been deleted).
+    #[error("no media has id {0}")]
+    UnknownMedia(String),
+    /// A media object with this id exists already.
+    #[error("a media object with id {0} exists already")]
+    MediaAlreadyExists(String),
     /// No active fault has this id; it may have answered its last call already.
     #[error("no active fault has id {0}")]
     UnknownFault(FaultId),

@@ -111,6 +111,7 @@ impl FaultError {
             code: self.code,
             subcode: self.error_subcode,
             error_data: self.error_data.clone(),
+            user_message: None,
         }
     }
 }
@@ -209,7 +210,7 @@ fn any_or_endpoint<'de, D: Deserializer<'de>>(
             .map(Some)
             .map_err(|_| {
                 serde::de::Error::custom(
-                    "endpoint must be one of any, messages, phone_number, media, templates, other",
+                    "endpoint must be one of any, messages, phone_number, media, media_download, templates, other",
                 )
             }),
     }

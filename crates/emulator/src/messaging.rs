@@ -32,6 +32,9 @@ pub struct SentMessage {
     pub message_type: String,
     /// The whole request body, as received.
     pub request: Value,
+    /// For a template send, the id of the stored template it was sent from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
     #[serde(rename = "received_at_ms", serialize_with = "unix_millis")]
     pub received_at: SystemTime,
 }
@@ -135,19 +138,6 @@ impl PricingCategory {
                 field,
                 "must be a template category: marketing, utility or authentication",
             )),
-        }
-    }
-
-    /// The category a template name suggests when the number does not name it: a name starting
-    /// with `utility` is utility, with `auth` authentication, anything else marketing.
-    pub(crate) fn from_template_name(name: &str) -> Self {
-        let name = name.trim().to_ascii_lowercase();
-        if name.starts_with("utility") {
-            Self::Utility
-        } else if name.starts_with("auth") {
-            Self::Authentication
-        } else {
-            Self::Marketing
         }
     }
 
@@ -404,19 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn template_categories_come_from_the_name_or_are_named() {
-        assert_eq!(
-            PricingCategory::from_template_name("utility_order_shipped"),
-            PricingCategory::Utility
-        );
-        assert_eq!(
-            PricingCategory::from_template_name("AUTH_code"),
-            PricingCategory::Authentication
-        );
-        assert_eq!(
-            PricingCategory::from_template_name("hello_world"),
-            PricingCategory::Marketing
-        );
+    fn template_categories_are_read_in_any_case() {
         assert_eq!(
             PricingCategory::parse_template("x", "UTILITY"),
             Ok(PricingCategory::Utility)

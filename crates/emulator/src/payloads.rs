@@ -1,5 +1,5 @@
-//! Meta-shaped JSON: webhook envelopes, inbound messages, status updates, Graph error envelopes and
-//! the ids in them.
+//! Meta-shaped JSON: webhook envelopes, inbound messages, status updates, template events, Graph
+//! error envelopes and the ids in them.
 //!
 //! Public so wagate's own tests can build the very payloads the emulator sends. Key order follows
 //! Meta's examples (serde_json keeps insertion order in this workspace) so bodies read like Meta's.
@@ -109,6 +109,9 @@ pub struct GraphErrorBody {
     pub subcode: Option<u32>,
     /// `error_data`, which the Cloud API adds to its own errors: `{"messaging_product","details"}`.
     pub error_data: Option<Value>,
+    /// `error_user_title` and `error_user_msg`, which Graph adds to errors meant for a person (the
+    /// template API's, for one): a title and what to do.
+    pub user_message: Option<(String, String)>,
 }
 
 impl GraphErrorBody {
@@ -124,6 +127,11 @@ impl GraphErrorBody {
         if let Some(subcode) = self.subcode {
             error.insert("error_subcode".into(), subcode.into());
         }
+        if let Some((title, message)) = &self.user_message {
+            error.insert("is_transient".into(), false.into());
+            error.insert("error_user_title".into(), title.clone().into());
+            error.insert("error_user_msg".into(), message.clone().into());
+        }
         error.insert("fbtrace_id".into(), new_fbtrace_id().into());
         json!({ "error": error })
     }
@@ -137,6 +145,7 @@ impl GraphErrorBody {
             subcode: None,
             error_data: details
                 .map(|details| json!({ "messaging_product": "whatsapp", "details": details })),
+            user_message: None,
         }
     }
 
@@ -176,6 +185,65 @@ impl GraphErrorBody {
         )
     }
 
+    /// Code 131053: an upload Meta does not take (type, size) or a media id it does not know.
+    pub fn media_upload_error(details: &str) -> Self {
+        Self::cloud_api(131053, "Media upload error", Some(details))
+    }
+
+    /// Code 132000: a template send's parameters do not match the template's components.
+    pub fn template_parameter_count(details: &str) -> Self {
+        Self::cloud_api(
+            132000,
+            "Number of parameters does not match the expected number of params",
+            Some(details),
+        )
+    }
+
+    /// Code 132001: no approved template of that name in that language.
+    pub fn template_does_not_exist(details: &str) -> Self {
+        Self::cloud_api(
+            132001,
+            "Template name does not exist in the translation",
+            Some(details),
+        )
+    }
+
+    /// Code 132012: a template parameter of the wrong type for its place.
+    pub fn template_parameter_format(details: &str) -> Self {
+        Self::cloud_api(
+            132012,
+            "Parameter format does not match format in the created template",
+            Some(details),
+        )
+    }
+
+    /// Code 132015: the template is paused for low quality.
+    pub fn template_paused(details: &str) -> Self {
+        Self::cloud_api(132015, "Template is Paused", Some(details))
+    }
+
+    /// Code 132016: the template was paused too often and is disabled for good.
+    pub fn template_disabled(details: &str) -> Self {
+        Self::cloud_api(132016, "Template is Disabled", Some(details))
+    }
+
+    /// Code 100, subcode 2388024: the account has a template of this name in this language already.
+    pub fn template_already_exists(name: &str, language: &str) -> Self {
+        Self {
+            message: "Invalid parameter".into(),
+            kind: OAUTH_EXCEPTION.into(),
+            code: 100,
+            subcode: Some(2_388_024),
+            error_data: None,
+            user_message: Some((
+                "Message template already exists".into(),
+                format!(
+                    "There is already {language} content for the template {name}. You can create a new template and try again."
+                ),
+            )),
+        }
+    }
+
     /// Code 2: Graph is down or overloaded for a moment (Meta answers it with HTTP 503).
     pub fn service_unavailable() -> Self {
         Self {
@@ -184,6 +252,7 @@ impl GraphErrorBody {
             code: 2,
             subcode: None,
             error_data: None,
+            user_message: None,
         }
     }
 
@@ -195,6 +264,7 @@ impl GraphErrorBody {
             code: 190,
             subcode: None,
             error_data: None,
+            user_message: None,
         }
     }
 
@@ -210,6 +280,7 @@ impl GraphErrorBody {
             code: 190,
             subcode: Some(463),
             error_data: None,
+            user_message: None,
         }
     }
 
@@ -226,6 +297,7 @@ impl GraphErrorBody {
             code: 100,
             subcode: Some(33),
             error_data: None,
+            user_message: None,
         }
     }
 
@@ -237,6 +309,7 @@ impl GraphErrorBody {
             code: 2500,
             subcode: None,
             error_data: None,
+            user_message: None,
         }
     }
 
@@ -259,8 +332,15 @@ impl GraphErrorBody {
                     131026 => "Message undeliverable",
                     131047 => "Re-engagement message",
                     131051 => "Unsupported message type",
+                    131052 => "Media download error",
+                    131053 => "Media upload error",
                     131056 => "(Business Account, Consumer Account) pair rate limit hit",
                     131057 => "Account in maintenance mode",
+                    132000 => "Number of parameters does not match the expected number of params",
+                    132001 => "Template name does not exist in the translation",
+                    132012 => "Parameter format does not match format in the created template",
+                    132015 => "Template is Paused",
+                    132016 => "Template is Disabled",
                     _ => "An error occurred",
                 };
                 format!("(#{code}) {title}")
@@ -363,6 +443,117 @@ pub fn reengagement_errors() -> Value {
         "error_data": { "details": REENGAGEMENT_DETAILS },
         "href": ERROR_CODES_HREF,
     }])
+}
+
+/// The template an event is about, as template webhooks name it.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplateRef<'a> {
+    /// The template's Graph id; webhooks carry it as a number.
+    pub id: &'a str,
+    pub name: &'a str,
+    pub language: &'a str,
+}
+
+impl TemplateRef<'_> {
+    /// `message_template_id`, `message_template_name` and `message_template_language`, in that order.
+    fn fields(&self, value: &mut Map<String, Value>) {
+        let id = self
+            .id
+            .parse::<u64>()
+            .map_or_else(|_| Value::from(self.id), Value::from);
+        value.insert("message_template_id".into(), id);
+        value.insert("message_template_name".into(), self.name.into());
+        value.insert("message_template_language".into(), self.language.into());
+    }
+}
+
+/// An account-level webhook (template events), keys in the order of Meta's template examples:
+/// `{"entry":[{"id","time","changes":[{"value","field"}]}],"object"}`.
+pub fn account_webhook(waba_id: &str, time: i64, field: &str, value: Value) -> Value {
+    json!({
+        "entry": [{
+            "id": waba_id,
+            "time": time,
+            "changes": [{ "value": value, "field": field }],
+        }],
+        "object": "whatsapp_business_account",
+    })
+}
+
+/// A `message_template_status_update`, shaped like `webhook_template_status_update_approved.json`;
+/// a rejection also carries `rejection_info` as `(reason, recommendation)`.
+pub fn template_status_webhook(
+    waba_id: &str,
+    time: i64,
+    template: &TemplateRef<'_>,
+    event: &str,
+    reason: &str,
+    category: &str,
+    rejection_info: Option<(&str, &str)>,
+) -> Value {
+    let mut value = Map::new();
+    value.insert("event".into(), event.into());
+    template.fields(&mut value);
+    value.insert("reason".into(), reason.into());
+    value.insert("message_template_category".into(), category.into());
+    if let Some((reason, recommendation)) = rejection_info {
+        value.insert(
+            "rejection_info".into(),
+            json!({ "reason": reason, "recommendation": recommendation }),
+        );
+    }
+    account_webhook(
+        waba_id,
+        time,
+        "message_template_status_update",
+        Value::Object(value),
+    )
+}
+
+/// A `message_template_quality_update`, shaped like `webhook_template_quality_update.json`.
+pub fn template_quality_webhook(
+    waba_id: &str,
+    time: i64,
+    template: &TemplateRef<'_>,
+    previous_score: &str,
+    new_score: &str,
+) -> Value {
+    let mut value = Map::new();
+    value.insert("previous_quality_score".into(), previous_score.into());
+    value.insert("new_quality_score".into(), new_score.into());
+    template.fields(&mut value);
+    account_webhook(
+        waba_id,
+        time,
+        "message_template_quality_update",
+        Value::Object(value),
+    )
+}
+
+/// A `template_category_update`, shaped like `webhook_template_category_update.json` with the
+/// `previous_category` Meta's reference adds.
+pub fn template_category_webhook(
+    waba_id: &str,
+    time: i64,
+    template: &TemplateRef<'_>,
+    previous_category: &str,
+    new_category: &str,
+) -> Value {
+    let mut value = Map::new();
+    template.fields(&mut value);
+    value.insert("previous_category".into(), previous_category.into());
+    value.insert("new_category".into(), new_category.into());
+    account_webhook(
+        waba_id,
+        time,
+        "template_category_update",
+        Value::Object(value),
+    )
+}
+
+/// A new Graph object id for a template or a media object: 16 digits, like `1037543291543636`.
+pub fn new_object_id() -> String {
+    rand::random_range(1_000_000_000_000_000_u64..10_000_000_000_000_000).to_string()
 }
 
 /// A new conversation id: 32 lowercase hex digits like `72b14d6bd5407799e66f64d1b338e567`.

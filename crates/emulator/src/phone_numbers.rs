@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::InputError;
 use crate::limits::{PairLimiter, PairRate, SendCounters, ThroughputWindow};
+use crate::media;
 use crate::messaging::{MessageStatus, PricingCategory};
 use crate::payloads;
 
@@ -116,10 +117,14 @@ pub struct PhoneNumberRegistration {
     #[serde(default = "default_pair_burst")]
     pub pair_burst: u32,
     /// Pricing category of named templates (`marketing`, `utility` or `authentication`, any case),
-    /// for status `pricing`. Templates not named here get the category their name starts with
-    /// (`utility…`, `auth…`), else `marketing`.
+    /// for status `pricing`, overriding the template's own category; templates not named here are
+    /// priced in the category they are stored with, as Meta prices them.
     #[serde(default)]
     pub template_categories: BTreeMap<String, String>,
+    /// How long the download URLs `GET /{media_id}` hands out stay valid; 300000 (Meta's 5
+    /// minutes) when left out, at most a day.
+    #[serde(default = "default_media_url_ttl_ms")]
+    pub media_url_ttl_ms: u64,
 }
 
 fn default_quality_rating() -> String {
@@ -150,6 +155,10 @@ fn default_pair_burst() -> u32 {
     3
 }
 
+fn default_media_url_ttl_ms() -> u64 {
+    media::DEFAULT_URL_TTL_MS
+}
+
 impl Default for PhoneNumberRegistration {
     fn default() -> Self {
         Self {
@@ -173,6 +182,7 @@ impl Default for PhoneNumberRegistration {
             pair_per_minute: default_pair_per_minute(),
             pair_burst: default_pair_burst(),
             template_categories: BTreeMap::new(),
+            media_url_ttl_ms: default_media_url_ttl_ms(),
         }
     }
 }
@@ -201,6 +211,7 @@ impl fmt::Debug for PhoneNumberRegistration {
             .field("pair_per_minute", &self.pair_per_minute)
             .field("pair_burst", &self.pair_burst)
             .field("template_categories", &self.template_categories)
+            .field("media_url_ttl_ms", &self.media_url_ttl_ms)
             .finish()
     }
 }
@@ -234,6 +245,8 @@ pub struct PhoneNumberUpdate {
     /// `true` makes every Graph call with this number's token answer 190/463 (expired) until it is
     /// set back to `false` or the token is replaced.
     pub token_expired: Option<bool>,
+    /// For download URLs issued from now on.
+    pub media_url_ttl_ms: Option<u64>,
 }
 
 // Hand-written so the token and the app secret never reach a log line.
@@ -261,6 +274,7 @@ impl fmt::Debug for PhoneNumberUpdate {
             .field("pair_burst", &self.pair_burst)
             .field("template_categories", &self.template_categories)
             .field("token_expired", &self.token_expired)
+            .field("media_url_ttl_ms", &self.media_url_ttl_ms)
             .finish()
     }
 }
@@ -296,6 +310,7 @@ pub struct RegisteredPhoneNumber {
     pub template_categories: BTreeMap<String, PricingCategory>,
     /// Whether calls with this number's token are being refused as expired.
     pub token_expired: bool,
+    pub media_url_ttl_ms: u64,
     /// Shown as top-level fields: `accepted_sends`, `rejected_throughput`, ...
     #[serde(flatten)]
     pub counters: SendCounters,
@@ -362,6 +377,8 @@ pub(crate) struct PhoneNumber {
     pub template_categories: BTreeMap<String, PricingCategory>,
     /// Unix seconds at which the token was declared expired; `None` while it is good.
     pub token_expired_at: Option<i64>,
+    /// How long its media download URLs stay valid.
+    pub media_url_ttl: Duration,
     /// Accepted sends of the last second.
     pub throughput: ThroughputWindow,
     /// Per recipient, when the pair limit lets the next send through.
@@ -399,6 +416,7 @@ impl PhoneNumber {
             },
             template_categories: parse_template_categories(&registration.template_categories)?,
             token_expired_at: None,
+            media_url_ttl: parse_media_url_ttl(registration.media_url_ttl_ms)?,
             throughput: ThroughputWindow::default(),
             pairs: PairLimiter::default(),
             counters: SendCounters::default(),
@@ -455,6 +473,10 @@ impl PhoneNumber {
             .template_categories
             .as_ref()
             .map(parse_template_categories)
+            .transpose()?;
+        let media_url_ttl = update
+            .media_url_ttl_ms
+            .map(parse_media_url_ttl)
             .transpose()?;
 
         if let Some(v) = waba_id {
@@ -516,6 +538,9 @@ impl PhoneNumber {
         if let Some(v) = template_categories {
             self.template_categories = v;
         }
+        if let Some(v) = media_url_ttl {
+            self.media_url_ttl = v;
+        }
         match update.token_expired {
             Some(true) => {
                 self.token_expired_at.get_or_insert_with(payloads::unix_now);
@@ -552,16 +577,14 @@ impl PhoneNumber {
             pair_burst: self.pair_rate.burst,
             template_categories: self.template_categories.clone(),
             token_expired: self.token_expired_at.is_some(),
+            media_url_ttl_ms: u64::try_from(self.media_url_ttl.as_millis()).unwrap_or(u64::MAX),
             counters: self.counters,
         }
     }
 
-    /// The pricing category of a template sent by this number: as registered, else by its name.
-    pub fn template_category(&self, name: &str) -> PricingCategory {
-        self.template_categories
-            .get(name)
-            .copied()
-            .unwrap_or_else(|| PricingCategory::from_template_name(name))
+    /// The pricing category this number's registration sets for a template, if it names it.
+    pub fn template_category(&self, name: &str) -> Option<PricingCategory> {
+        self.template_categories.get(name).copied()
     }
 }
 
@@ -627,6 +650,16 @@ fn parse_auto_status_delay(millis: u64) -> Result<Duration, InputError> {
         return Err(InputError::new(
             "auto_status_delay_ms",
             format!("must be at most {MAX_AUTO_STATUS_DELAY_MS} (10 minutes)"),
+        ));
+    }
+    Ok(Duration::from_millis(millis))
+}
+
+fn parse_media_url_ttl(millis: u64) -> Result<Duration, InputError> {
+    if millis > media::MAX_URL_TTL_MS {
+        return Err(InputError::new(
+            "media_url_ttl_ms",
+            format!("must be at most {} (a day)", media::MAX_URL_TTL_MS),
         ));
     }
     Ok(Duration::from_millis(millis))
@@ -874,7 +907,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_are_metas_and_named_templates_keep_their_category() {
+    fn defaults_are_metas_and_named_templates_take_the_registered_category() {
         let mut registration = registration();
         registration
             .template_categories
@@ -894,17 +927,11 @@ mod tests {
             ),
             (80, 10, 3)
         );
+        assert_eq!(view.media_url_ttl_ms, 300_000, "Meta's 5 minutes");
         assert_eq!(
             number.template_category("order_update"),
-            PricingCategory::Utility
+            Some(PricingCategory::Utility)
         );
-        assert_eq!(
-            number.template_category("auth_code"),
-            PricingCategory::Authentication
-        );
-        assert_eq!(
-            number.template_category("spring_sale"),
-            PricingCategory::Marketing
-        );
+        assert_eq!(number.template_category("spring_sale"), None);
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware;
+use bytes::Bytes;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -20,9 +21,13 @@ use crate::error::EmulatorError;
 use crate::faults::{ActiveFault, FaultId, FaultSpec};
 use crate::limits::SendCounters;
 use crate::listener::{ConnectionCut, CuttableListener};
+use crate::media::{MediaSeed, MediaView};
 use crate::messaging::{MessageStatus, ReadReceipt, SentMessage};
 use crate::phone_numbers::{PhoneNumberRegistration, PhoneNumberUpdate, RegisteredPhoneNumber};
 use crate::state::EmulatorState;
+use crate::templates::{
+    QualityScore, ReviewPolicy, TemplateCategory, TemplateReview, TemplateSeed, TemplateView,
+};
 use crate::{admin, graph};
 
 /// How long shutdown waits for open HTTP connections to finish before cutting them.
@@ -64,8 +69,13 @@ pub fn start_on(
         tracing::warn!(%local, "the emulator's admin API has no authentication; never expose it to the internet");
     }
     let client = worker::http_client(&delivery)?;
-    let state = EmulatorState::new(delivery);
     let (stop, stopped) = watch::channel(false);
+    let state = EmulatorState::new(
+        delivery,
+        base_url_of(local),
+        tokio::runtime::Handle::current(),
+        stopped.clone(),
+    );
 
     let mut server_stop = stopped.clone();
     let app = router(state.clone()).into_make_service_with_connect_info::<ConnectionCut>();
@@ -234,6 +244,93 @@ impl RunningEmulator {
         endpoint: Option<GraphEndpoint>,
     ) -> Vec<CallRecord> {
         self.state.calls(phone_number_id, endpoint)
+    }
+
+    /// Creates a template directly, as `POST /admin/templates` does: no review and no webhook.
+    pub fn add_template(&self, seed: TemplateSeed) -> Result<TemplateView, EmulatorError> {
+        self.state.add_template(seed)
+    }
+
+    /// One account's templates in creation order (Meta's sample `hello_world` first).
+    pub fn templates(&self, waba_id: &str) -> Vec<TemplateView> {
+        self.state.templates(Some(waba_id))
+    }
+
+    /// One template, if it exists.
+    pub fn template(&self, id: &str) -> Option<TemplateView> {
+        self.state.template(id)
+    }
+
+    /// Deletes a template, as `DELETE /admin/templates/{id}` does; its view as it was.
+    pub fn delete_template(&self, id: &str) -> Result<TemplateView, EmulatorError> {
+        self.state.delete_template(id)
+    }
+
+    /// Reviews a template as `POST /admin/templates/{id}/review` does: its status changes (after
+    /// `delay_ms`, if given) and a `message_template_status_update` webhook goes to the account's
+    /// numbers. The view is the template as it is when this returns.
+    pub fn review_template(
+        &self,
+        id: &str,
+        review: TemplateReview,
+    ) -> Result<TemplateView, EmulatorError> {
+        self.state.review_template(id, review)
+    }
+
+    /// Sets how the account's templates created through Graph are reviewed, as
+    /// `PUT /admin/wabas/{waba_id}/template-review` does.
+    pub fn set_template_review(
+        &self,
+        waba_id: &str,
+        policy: ReviewPolicy,
+    ) -> Result<ReviewPolicy, EmulatorError> {
+        self.state.set_template_review(waba_id, policy)
+    }
+
+    /// Sets a template's quality score and sends `message_template_quality_update`, as
+    /// `POST /admin/templates/{id}/quality` does.
+    pub fn update_template_quality(
+        &self,
+        id: &str,
+        score: QualityScore,
+    ) -> Result<TemplateView, EmulatorError> {
+        self.state.update_template_quality(id, score)
+    }
+
+    /// Sets a template's category and sends `template_category_update`, as
+    /// `POST /admin/templates/{id}/category` does.
+    pub fn update_template_category(
+        &self,
+        id: &str,
+        category: TemplateCategory,
+    ) -> Result<TemplateView, EmulatorError> {
+        self.state.update_template_category(id, category)
+    }
+
+    /// Stores a file as a number's media, as `POST /admin/media` does (no upload checks).
+    pub fn add_media(&self, seed: MediaSeed) -> Result<MediaView, EmulatorError> {
+        self.state.add_media(seed)
+    }
+
+    /// One media object without its bytes, if it exists.
+    pub fn media(&self, id: &str) -> Option<MediaView> {
+        self.state.media(id)
+    }
+
+    /// Media in creation order, one number's or every number's.
+    pub fn media_list(&self, phone_number_id: Option<&str>) -> Vec<MediaView> {
+        self.state.media_list(phone_number_id)
+    }
+
+    /// The bytes of a media object, shared rather than copied.
+    pub fn media_content(&self, id: &str) -> Option<Bytes> {
+        self.state.media_content(id)
+    }
+
+    /// Makes every download URL handed out for the media so far expire now, as
+    /// `POST /admin/media/{id}/expire-urls` does; how many were still valid.
+    pub fn expire_media_urls(&self, id: &str) -> Result<usize, EmulatorError> {
+        self.state.expire_media_urls(id)
     }
 
     /// Every delivery kept (see [`DeliveryRecord`]) with its attempts, oldest first.

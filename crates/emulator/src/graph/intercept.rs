@@ -27,8 +27,8 @@ use crate::state::{EmulatorState, World};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Arrived(pub Instant);
 
-/// The most a delayed call's body is read ahead; Graph's own bodies are far smaller.
-const MAX_BUFFERED_BODY: usize = 16 * 1024 * 1024;
+/// The most a delayed call's body is read ahead: the largest upload Graph takes.
+const MAX_BUFFERED_BODY: usize = super::media::MAX_UPLOAD_BODY;
 
 /// How a call ended, for the log and for the connection.
 enum Ending {
@@ -186,16 +186,22 @@ fn classify(
     queried_number: Option<&str>,
 ) -> (GraphEndpoint, Option<String>) {
     let is_number = |id: &str| world.phone_numbers.contains_key(id);
-    let (endpoint, path_id) = match parse_graph_path(path) {
+    let owner_of_media = |id: &str| world.media.get(id).map(|m| m.phone_number_id.as_str());
+    let (endpoint, path_number) = match parse_graph_path(path) {
         GraphPath::Node(id) if is_number(id) => (GraphEndpoint::PhoneNumber, Some(id)),
-        GraphPath::Node(id) if world.phone_numbers.values().any(|n| n.waba_id == id) => {
-            (GraphEndpoint::Other, None)
-        }
-        GraphPath::Node(_) => (GraphEndpoint::Media, None),
+        GraphPath::Node(id) if world.is_waba(id) => (GraphEndpoint::Other, None),
+        GraphPath::Node(id) => (GraphEndpoint::Media, owner_of_media(id)),
         GraphPath::Edge { id, endpoint } => (endpoint, Some(id)),
+        GraphPath::MediaDownload(key) => (
+            GraphEndpoint::MediaDownload,
+            world
+                .media
+                .url(key)
+                .and_then(|url| owner_of_media(&url.media_id)),
+        ),
         GraphPath::Other => (GraphEndpoint::Other, None),
     };
-    let phone_number_id = path_id
+    let phone_number_id = path_number
         .filter(|id| is_number(id))
         .or_else(|| queried_number.filter(|id| is_number(id)))
         .map(str::to_owned)

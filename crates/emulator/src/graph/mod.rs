@@ -1,13 +1,16 @@
 //! The Graph API endpoints wagate calls, answering as Meta does, errors included.
 //!
-//! Paths are `/{version}/...` with any `vNN.N` version. Each area (phone numbers and messages now;
-//! media and templates later) is a submodule; this module holds what they share: the access-token
-//! check and Meta's error answers. [`intercept`] sits in front of all of them, for faults and the
-//! call log.
+//! Paths are `/{version}/...` with any `vNN.N` version. Each area (phone numbers, messages, media,
+//! templates) is a submodule, and [`nodes`] sends `/{version}/{id}` to the area the id belongs to;
+//! this module holds what they share: the access-token checks and Meta's error answers.
+//! [`intercept`] sits in front of all of them, for faults and the call log.
 
 pub(crate) mod intercept;
+mod media;
 mod messages;
+mod nodes;
 mod phone_numbers;
+mod templates;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
@@ -18,7 +21,10 @@ use crate::phone_numbers::PhoneNumber;
 use crate::state::{EmulatorState, World};
 
 pub(crate) fn router() -> Router<EmulatorState> {
-    phone_numbers::router().merge(messages::router())
+    nodes::router()
+        .merge(messages::router())
+        .merge(media::router())
+        .merge(templates::router())
 }
 
 /// A Graph error answer: Meta's envelope and the HTTP status Meta uses with it.
@@ -67,6 +73,22 @@ impl GraphError {
         Self::new(
             StatusCode::BAD_REQUEST,
             GraphErrorBody::parameter_value_not_valid(details.as_ref()),
+        )
+    }
+
+    /// 500, code 1: something that should not fail did; the cause is logged by the caller.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            GraphErrorBody::cloud_api(1, "An unknown error occurred", None),
+        )
+    }
+
+    /// 400, code 131053: an upload Meta does not take, or a media id it does not know.
+    pub fn media_upload_error(details: impl AsRef<str>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            GraphErrorBody::media_upload_error(details.as_ref()),
         )
     }
 
@@ -124,14 +146,12 @@ impl IntoResponse for GraphError {
     }
 }
 
-/// The number a call may act on, checked as Meta checks: the token first (unknown: 190; expired:
-/// 190/463), then the object (missing, or not this token's: 100/33).
-pub(crate) fn authorize<'w>(
-    world: &'w World,
-    token: Option<&str>,
-    method: &Method,
-    phone_number_id: &str,
-) -> Result<&'w PhoneNumber, GraphError> {
+/// The token of a call, checked as Meta checks it before anything else: missing or unknown, 190;
+/// expired, 190/463.
+pub(crate) fn check_token<'t>(
+    world: &World,
+    token: Option<&'t str>,
+) -> Result<&'t str, GraphError> {
     let token = token.ok_or_else(GraphError::invalid_access_token)?;
     let mut owners = world.numbers_with_token(token).peekable();
     if owners.peek().is_none() {
@@ -140,12 +160,76 @@ pub(crate) fn authorize<'w>(
     if let Some(expired_at) = owners.find_map(|n| n.token_expired_at) {
         return Err(GraphError::expired_access_token(expired_at));
     }
+    Ok(token)
+}
+
+/// The number a call may act on, checked as Meta checks: the token first (unknown: 190; expired:
+/// 190/463), then the object (missing, or not this token's: 100/33).
+pub(crate) fn authorize<'w>(
+    world: &'w World,
+    token: Option<&str>,
+    method: &Method,
+    phone_number_id: &str,
+) -> Result<&'w PhoneNumber, GraphError> {
+    let token = check_token(world, token)?;
     // A valid token of another number gets the same answer as a missing number, as in Meta.
     world
         .phone_numbers
         .get(phone_number_id)
         .filter(|n| n.has_access_token(token))
         .ok_or_else(|| GraphError::unknown_object(method, phone_number_id))
+}
+
+/// A call on a WhatsApp Business Account: the token must be one of the account's numbers'
+/// (else 100/33, as for an account the token cannot see).
+pub(crate) fn authorize_waba(
+    world: &World,
+    token: Option<&str>,
+    method: &Method,
+    waba_id: &str,
+) -> Result<(), GraphError> {
+    let token = check_token(world, token)?;
+    if world
+        .numbers_with_token(token)
+        .any(|n| n.waba_id == waba_id)
+    {
+        Ok(())
+    } else {
+        Err(GraphError::unknown_object(method, waba_id))
+    }
+}
+
+/// A download of a number's media: the token must be the owner number's, else 401 (190, or
+/// 190/463 for an expired one), as the download host refuses anyone else.
+pub(crate) fn authorize_owner<'w>(
+    world: &'w World,
+    token: Option<&str>,
+    owner_id: &str,
+) -> Result<&'w PhoneNumber, GraphError> {
+    let token = check_token(world, token)?;
+    world
+        .phone_numbers
+        .get(owner_id)
+        .filter(|n| n.has_access_token(token))
+        .ok_or_else(GraphError::invalid_access_token)
+}
+
+/// `http://host:port` as the caller reached the emulator (its `Host` header), for URLs in answers;
+/// the emulator's own base URL when the request names no usable host.
+pub(crate) fn public_base_url(headers: &HeaderMap, state: &EmulatorState) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .map_or_else(
+            || state.base_url().to_owned(),
+            |host| format!("http://{host}"),
+        )
 }
 
 /// Meta's versions look like `v24.0`; anything else is not a Graph path.
@@ -172,6 +256,19 @@ pub(crate) fn access_token<'a>(
         })
         .map(|(_, token)| token.trim());
     from_header.or(query_token).filter(|t| !t.is_empty())
+}
+
+/// Other methods on a Graph path: Meta's "Unsupported <method> request".
+pub(crate) async fn unsupported_method(
+    method: Method,
+    axum::extract::Path((version, object_id)): axum::extract::Path<(String, String)>,
+    uri: Uri,
+) -> GraphError {
+    if is_api_version(&version) {
+        GraphError::unknown_object(&method, &object_id)
+    } else {
+        GraphError::unknown_path(uri.path())
+    }
 }
 
 /// The answer to any path nothing else matched.

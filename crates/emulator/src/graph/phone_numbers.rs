@@ -2,24 +2,9 @@
 
 use std::collections::HashMap;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
-use axum::routing::get;
 use serde_json::{Map, Value, json};
 
-use super::{GraphError, access_token, authorize, is_api_version};
 use crate::phone_numbers::PhoneNumber;
-use crate::state::EmulatorState;
-
-pub(super) fn router() -> Router<EmulatorState> {
-    Router::new().route(
-        "/{version}/{phone_number_id}",
-        get(show_phone_number).fallback(unsupported_method),
-    )
-}
 
 /// Fields Graph returns when the request names none, in Meta's order (`id` is added last).
 const DEFAULT_FIELDS: [&str; 6] = [
@@ -31,24 +16,8 @@ const DEFAULT_FIELDS: [&str; 6] = [
     "throughput",
 ];
 
-#[tracing::instrument(skip_all, fields(phone_number_id = %phone_number_id))]
-async fn show_phone_number(
-    State(state): State<EmulatorState>,
-    Path((version, phone_number_id)): Path<(String, String)>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Json<Value>, GraphError> {
-    if !is_api_version(&version) {
-        return Err(GraphError::unknown_path(uri.path()));
-    }
-    // A query Graph cannot decode is treated as absent rather than failing the whole request.
-    let query = query.map(|Query(q)| q).unwrap_or_default();
-    let token = access_token(&headers, query.get("access_token").map(String::as_str));
-
-    let world = state.world();
-    let number = authorize(&world, token, &Method::GET, &phone_number_id)?;
-
+/// The number's node with the fields `fields=` asks for (Meta's defaults when it asks none), and `id`.
+pub(super) fn describe(number: &PhoneNumber, query: &HashMap<String, String>) -> Value {
     let requested: Vec<&str> = match query.get("fields") {
         Some(fields) => fields
             .split(',')
@@ -65,7 +34,7 @@ async fn show_phone_number(
         }
     }
     body.insert("id".into(), number.id.clone().into());
-    Ok(Json(Value::Object(body)))
+    Value::Object(body)
 }
 
 /// One field of the phone number node, or `None` for fields the emulator does not model.
@@ -83,17 +52,4 @@ fn field(number: &PhoneNumber, name: &str) -> Option<Value> {
         "webhook_configuration" => json!({ "application": number.webhook_url.as_ref()?.as_str() }),
         _ => return None,
     })
-}
-
-/// Other methods on a phone number path: Meta's "Unsupported <method> request".
-async fn unsupported_method(
-    method: Method,
-    Path((version, object_id)): Path<(String, String)>,
-    uri: Uri,
-) -> GraphError {
-    if is_api_version(&version) {
-        GraphError::unknown_object(&method, &object_id)
-    } else {
-        GraphError::unknown_path(uri.path())
-    }
 }

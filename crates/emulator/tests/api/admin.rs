@@ -70,6 +70,7 @@ async fn a_registered_number_is_shown_and_listed_without_its_secrets() -> anyhow
             "pair_burst": 3,
             "template_categories": {},
             "token_expired": false,
+            "media_url_ttl_ms": 300000,
             "accepted_sends": 0,
             "rejected_throughput": 0,
             "rejected_pair_rate": 0,

@@ -13,8 +13,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use bytes::Bytes;
 use emulator::{
-    CustomerMessage, EmulatorConfig, InboundReceipt, PhoneNumberRegistration, RetryPolicy,
-    RunningEmulator,
+    CustomerMessage, EmulatorConfig, InboundReceipt, MediaSeed, MediaView, PhoneNumberRegistration,
+    RetryPolicy, RunningEmulator, TemplateSeed, TemplateView,
 };
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -251,6 +251,55 @@ pub fn text_to(to: &str, body: &str) -> Value {
         "type": "text",
         "text": {"body": body},
     })
+}
+
+/// Stores media of the test number under an id one of Meta's example requests sends, as if the
+/// number had uploaded it.
+pub fn seed_media(meta: &RunningEmulator, id: &str, mime_type: &str) -> anyhow::Result<MediaView> {
+    Ok(meta.add_media(MediaSeed {
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        bytes: Bytes::from(format!("bytes of {id}")),
+        mime_type: mime_type.into(),
+        id: Some(id.into()),
+        ..Default::default()
+    })?)
+}
+
+/// Stores an approved template of the test account whose body has no variables.
+pub fn seed_template(
+    meta: &RunningEmulator,
+    name: &str,
+    category: &str,
+) -> anyhow::Result<TemplateView> {
+    Ok(meta.add_template(TemplateSeed {
+        waba_id: WABA_ID.into(),
+        name: name.into(),
+        language: "en_US".into(),
+        category: category.into(),
+        components: vec![json!({"type": "BODY", "text": format!("The {name} message.")})],
+        ..Default::default()
+    })?)
+}
+
+/// Stores the first template of Meta's list example (`reservation_confirmation`: named
+/// parameters, an image header) as an approved template of the test account.
+pub fn seed_listed_template(meta: &RunningEmulator) -> anyhow::Result<TemplateView> {
+    let listed: Value =
+        serde_json::from_str(include_str!("fixtures/templates_list_response.json"))?;
+    let template = &listed["data"][0];
+    let text = |key: &str| template[key].as_str().unwrap_or_default().to_owned();
+    Ok(meta.add_template(TemplateSeed {
+        waba_id: WABA_ID.into(),
+        name: text("name"),
+        language: text("language"),
+        category: text("category"),
+        parameter_format: Some(text("parameter_format")),
+        components: template["components"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        ..Default::default()
+    })?)
 }
 
 /// A template send body with no parameters.

@@ -287,6 +287,12 @@ async fn metas_example_send_requests_are_accepted() -> anyhow::Result<()> {
     let meta = spawn_emulator().await?;
     meta.register_phone_number(registration(None))?;
     customer_writes_now(&meta).await?;
+    // What the examples refer to: uploaded media and the template they send.
+    seed_media(&meta, "1479537139650973", "image/jpeg")?;
+    seed_media(&meta, "1013859600285441", "audio/ogg")?;
+    seed_media(&meta, "2871834006348767", "image/jpeg")?;
+    seed_media(&meta, "2762702990552401", "image/jpeg")?;
+    seed_listed_template(&meta)?;
     let examples = [
         include_str!("fixtures/send_text_reply_context_request.json"),
         include_str!("fixtures/send_image_by_id_request.json"),

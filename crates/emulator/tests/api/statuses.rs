@@ -49,8 +49,12 @@ async fn a_sent_status_is_shaped_like_metas_example() -> anyhow::Result<()> {
         auto_statuses: vec!["sent".into()],
         ..registration(Some(receiver.url.clone()))
     })?;
+    // Meta's example is of a marketing template.
+    seed_template(&meta, "spring_sale", "MARKETING")?;
+    let mut request = template_to(CUSTOMER);
+    request["template"]["name"] = "spring_sale".into();
 
-    let (status, answer) = send(&meta, &template_to(CUSTOMER)).await?;
+    let (status, answer) = send(&meta, &request).await?;
     assert_eq!(status, 200, "{answer}");
     wait_for_statuses(&receiver, 1).await?;
     let mut body: Value = serde_json::from_slice(&receiver.received()[0].body)?;
@@ -317,6 +321,7 @@ async fn played_follows_audio_messages_only() -> anyhow::Result<()> {
         ..registration(Some(receiver.url.clone()))
     })?;
     customer_writes_now(&meta).await?;
+    seed_media(&meta, "1013859600285441", "audio/ogg")?;
     let mut voice: Value =
         serde_json::from_str(include_str!("fixtures/send_audio_voice_request.json"))?;
     voice["to"] = CUSTOMER.into();
@@ -335,10 +340,14 @@ async fn pricing_is_free_service_for_a_reply_and_billable_in_the_templates_categ
     meta.register_phone_number(PhoneNumberRegistration {
         auto_statuses: vec!["sent".into(), "delivered".into()],
         auto_status_delay_ms: 10,
+        // The number's registration can override a template's own category.
         template_categories: [("otp".to_owned(), "AUTHENTICATION".to_owned())].into(),
         ..registration(Some(receiver.url.clone()))
     })?;
     customer_writes_now(&meta).await?;
+    seed_template(&meta, "spring_sale", "MARKETING")?;
+    seed_template(&meta, "order_shipped", "utility")?;
+    seed_template(&meta, "otp", "UTILITY")?;
     let template = |name: &str| {
         let mut body = template_to(CUSTOMER);
         body["template"]["name"] = name.into();
@@ -354,13 +363,18 @@ async fn pricing_is_free_service_for_a_reply_and_billable_in_the_templates_categ
         ),
         (
             template("hello_world"),
-            pricing(true, "regular", "marketing"),
+            pricing(true, "regular", "utility"),
             Some("campaign-hello_world"),
         ),
         (
-            template("utility_order_shipped"),
+            template("spring_sale"),
+            pricing(true, "regular", "marketing"),
+            Some("campaign-spring_sale"),
+        ),
+        (
+            template("order_shipped"),
             pricing(true, "regular", "utility"),
-            Some("campaign-utility_order_shipped"),
+            Some("campaign-order_shipped"),
         ),
         (
             template("otp"),

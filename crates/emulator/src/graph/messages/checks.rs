@@ -70,7 +70,7 @@ fn not_valid(details: impl Into<String>) -> Refusal {
 }
 
 /// What a send body that passed every check says.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 pub(super) struct SendBody {
     /// `to` as given.
     pub to: String,
@@ -78,6 +78,8 @@ pub(super) struct SendBody {
     pub wa_id: String,
     pub message_type: String,
     pub biz_opaque_callback_data: Option<String>,
+    /// The type's object, typed.
+    pub content: OutboundContent,
 }
 
 impl SendBody {
@@ -178,6 +180,7 @@ pub(super) fn check_send(body: &Map<String, Value>) -> Result<SendBody, Refusal>
         wa_id,
         message_type,
         biz_opaque_callback_data,
+        content,
     })
 }
 

@@ -1,10 +1,12 @@
 //! `POST /{version}/{phone_number_id}/messages`: sends and mark-as-read, checked and answered as Meta
-//! does: 100 and 131009 for bad bodies, 130429 over the number's throughput, 131056 over the pair
-//! rate, and 131047 outside the service window when the number rejects such sends at once. Accepted
-//! sends are recorded and may set off status webhooks (a `failed` 131047 for a free-form send outside
-//! the window, else the number's automatic ones).
+//! does: 100 and 131009 for bad bodies, 132000-132016 for templates the account does not have or
+//! that do not fit, 131053 for media ids the number does not have, 130429 over the number's
+//! throughput, 131056 over the pair rate, and 131047 outside the service window when the number
+//! rejects such sends at once. Accepted sends are recorded and may set off status webhooks (a
+//! `failed` 131047 for a free-form send outside the window, else the number's automatic ones).
 
 mod checks;
+mod references;
 
 use std::collections::HashMap;
 
@@ -12,7 +14,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Extension, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
@@ -23,13 +25,12 @@ use serde_json::{Map, Value};
 use self::checks::{check_mark_read, check_messaging_product, check_send};
 use super::{GraphError, access_token, authorize, is_api_version};
 use crate::error::EmulatorError;
-use crate::payloads::GraphErrorBody;
 use crate::state::{CheckedSend, EmulatorState, SendOutcome};
 
 pub(super) fn router() -> Router<EmulatorState> {
     Router::new().route(
         "/{version}/{phone_number_id}/messages",
-        post(post_messages).fallback(unsupported_method),
+        post(post_messages).fallback(super::unsupported_method),
     )
 }
 
@@ -68,6 +69,8 @@ async fn post_messages(
     }
 
     let checked = check_send(fields)?;
+    let template =
+        references::check_references(&state.world(), &phone_number_id, &checked.content)?;
     let is_template = checked.is_template();
     let template_name = is_template
         .then(|| {
@@ -86,6 +89,7 @@ async fn post_messages(
         message_type: checked.message_type,
         is_template,
         template_name,
+        template,
         biz_opaque_callback_data: checked.biz_opaque_callback_data,
         request,
     };
@@ -145,21 +149,5 @@ fn internal(error: EmulatorError) -> GraphError {
         error = &error as &dyn std::error::Error,
         "a send could not be processed"
     );
-    GraphError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        GraphErrorBody::cloud_api(1, "An unknown error occurred", None),
-    )
-}
-
-/// Other methods on `/messages`: Meta's "Unsupported <method> request".
-async fn unsupported_method(
-    method: Method,
-    Path((version, object_id)): Path<(String, String)>,
-    uri: Uri,
-) -> GraphError {
-    if is_api_version(&version) {
-        GraphError::unknown_object(&method, &object_id)
-    } else {
-        GraphError::unknown_path(uri.path())
-    }
+    GraphError::internal()
 }

@@ -1,9 +1,19 @@
-//! The emulator's shared state: registered numbers, deliveries, messaging records, faults and the call
-//! log behind one lock, and the signals that wake the delivery worker and whoever waits on a delivery.
+//! The emulator's shared state: registered numbers, deliveries, messaging records, templates, media,
+//! faults and the call log behind one lock, and the signals that wake the delivery worker and whoever
+//! waits on a delivery.
 //!
 //! One `std` mutex over everything keeps cross-area rules simple (a PATCH that sets a webhook URL
 //! releases that number's parked deliveries atomically). It is never held across an `.await`, and
-//! the work under it is map lookups and pushes, so it does not limit a benchmark.
+//! the work under it is map lookups and pushes, so it does not limit a benchmark: media bytes are
+//! hashed before it is taken and only shared (`Bytes`) under it.
+//!
+//! Templates ([`templates`]) and media ([`media`]) have their own files of operations.
+
+mod media;
+mod templates;
+
+pub(crate) use self::media::Download;
+pub(crate) use self::templates::SubmitRefusal;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -24,6 +34,7 @@ use crate::delivery::{DeliveryAttempt, DeliveryId, DeliveryRecord, DeliveryStatu
 use crate::error::{EmulatorError, InputError};
 use crate::faults::{ActiveFault, FaultId, FaultSpec, Faults};
 use crate::limits::SendCounters;
+use crate::media::{MediaContent, MediaObject, MediaStore};
 use crate::messaging::{
     self, MessageStatus, Messaging, Outbound, PricingCategory, ReadReceipt, SentMessage,
 };
@@ -33,6 +44,7 @@ use crate::phone_numbers::{
     WindowViolation,
 };
 use crate::records::BoundedLog;
+use crate::templates::Templates;
 
 /// Everything the emulator knows, guarded together.
 #[derive(Default)]
@@ -42,6 +54,8 @@ pub(crate) struct World {
     pub messaging: Messaging,
     pub faults: Faults,
     pub calls: BoundedLog<CallRecord>,
+    pub templates: Templates,
+    pub media: MediaStore,
 }
 
 impl World {
@@ -54,6 +68,25 @@ impl World {
             .values()
             .filter(move |n| n.has_access_token(token))
     }
+
+    /// Whether any registered number belongs to this WhatsApp Business Account.
+    pub fn is_waba(&self, id: &str) -> bool {
+        self.phone_numbers.values().any(|n| n.waba_id == id)
+    }
+
+    /// A new Graph id for a template or a media object, used by nothing Graph paths can name.
+    pub fn new_object_id(&self) -> String {
+        loop {
+            let id = payloads::new_object_id();
+            let taken = self.phone_numbers.contains_key(&id)
+                || self.is_waba(&id)
+                || self.templates.contains(&id)
+                || self.media.contains(&id);
+            if !taken {
+                return id;
+            }
+        }
+    }
 }
 
 /// A send whose body passed every check, to be accepted unless the service window is closed.
@@ -65,10 +98,18 @@ pub(crate) struct CheckedSend {
     pub message_type: String,
     /// Templates may go outside the service window; nothing else may.
     pub is_template: bool,
-    /// `template.name` of a template, for its pricing category.
+    /// `template.name` of a template, for a pricing category the number's registration sets.
     pub template_name: Option<String>,
+    /// The stored template a template send was checked against.
+    pub template: Option<SentTemplate>,
     pub biz_opaque_callback_data: Option<String>,
     pub request: Value,
+}
+
+/// The stored template a send uses: its id for the record, its category for pricing.
+pub(crate) struct SentTemplate {
+    pub id: String,
+    pub category: PricingCategory,
 }
 
 /// What became of a checked send.
@@ -109,6 +150,12 @@ pub(crate) struct EmulatorState {
 
 struct Shared {
     world: Mutex<World>,
+    /// `http://127.0.0.1:PORT`, for URLs the emulator hands out when a request names no host.
+    base_url: String,
+    /// Runs delayed work (template reviews) from callers outside the runtime too.
+    runtime: tokio::runtime::Handle,
+    /// Becomes `true` at shutdown, so delayed work is dropped rather than kept waiting.
+    stopped: watch::Receiver<bool>,
     /// Wakes the delivery worker when a delivery may have become due.
     worker_wakeup: Notify,
     /// Bumped whenever a delivery record changes, so `wait_delivered` needs no polling.
@@ -117,10 +164,18 @@ struct Shared {
 }
 
 impl EmulatorState {
-    pub fn new(retry: RetryPolicy) -> Self {
+    pub fn new(
+        retry: RetryPolicy,
+        base_url: String,
+        runtime: tokio::runtime::Handle,
+        stopped: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             shared: Arc::new(Shared {
                 world: Mutex::new(World::default()),
+                base_url,
+                runtime,
+                stopped,
                 worker_wakeup: Notify::new(),
                 delivery_changes: watch::Sender::new(0),
                 retry,
@@ -139,6 +194,22 @@ impl EmulatorState {
 
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.shared.retry
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// Runs `work` after `delay`, unless the emulator stops first.
+    pub fn after(&self, delay: Duration, work: impl FnOnce(&EmulatorState) + Send + 'static) {
+        let state = self.clone();
+        let mut stopped = self.shared.stopped.clone();
+        self.shared.runtime.spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(delay) => work(&state),
+                _ = stopped.wait_for(|stopped| *stopped) => {}
+            }
+        });
     }
 
     pub fn worker_wakeup(&self) -> &Notify {
@@ -161,7 +232,9 @@ impl EmulatorState {
             return Err(EmulatorError::PhoneNumberAlreadyRegistered(number.id));
         }
         let view = number.view();
+        let waba_id = number.waba_id.clone();
         world.phone_numbers.insert(number.id.clone(), number);
+        templates::add_sample_template(&mut world, &waba_id);
         Ok(view)
     }
 
@@ -178,6 +251,7 @@ impl EmulatorState {
             .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
         number.apply(update)?;
         let view = number.view();
+        templates::add_sample_template(&mut world, &view.waba_id);
         if view.webhook_url.is_some()
             && world.deliveries.release(phone_number_id, Instant::now()) > 0
         {
@@ -210,12 +284,42 @@ impl EmulatorState {
             .collect()
     }
 
-    /// Turns a customer's message into a Meta-shaped webhook and queues its delivery.
+    /// Turns a customer's message into a Meta-shaped webhook and queues its delivery; an attached
+    /// file becomes a media object of the number first, and the webhook carries its id.
     pub fn customer_writes(
         &self,
-        message: CustomerMessage,
+        mut message: CustomerMessage,
     ) -> Result<InboundReceipt, EmulatorError> {
         message.check()?;
+        let attachment = message
+            .take_attachment()?
+            .map(|a| (MediaContent::hash(a.bytes), a.mime_type, a.filename));
+        let mut world = self.world();
+        if !world.phone_numbers.contains_key(&message.phone_number_id) {
+            return Err(EmulatorError::UnknownPhoneNumber(
+                message.phone_number_id.clone(),
+            ));
+        }
+        let media_id = match attachment {
+            Some((content, mime_type, filename)) => {
+                let object = MediaObject {
+                    id: world.new_object_id(),
+                    phone_number_id: message.phone_number_id.clone(),
+                    content,
+                    mime_type,
+                    filename,
+                    created_at: SystemTime::now(),
+                };
+                message.show_media(&object.id, &object.sha256_base64());
+                let id = object.id.clone();
+                world
+                    .media
+                    .insert(object)
+                    .map_err(|_| EmulatorError::MediaAlreadyExists(id.clone()))?;
+                Some(id)
+            }
+            None => None,
+        };
         let wamid = payloads::new_inbound_wamid(&message.from);
         let timestamp = message.timestamp.unwrap_or_else(payloads::unix_now);
         let profile_name = message
@@ -231,7 +335,6 @@ impl EmulatorState {
             context: message.context.as_ref(),
             referral: message.referral.as_ref(),
         };
-        let mut world = self.world();
         let number = world
             .phone_numbers
             .get(&message.phone_number_id)
@@ -250,7 +353,11 @@ impl EmulatorState {
             .customer_wrote(&message.phone_number_id, &message.from, &wamid, timestamp);
         drop(world);
         self.after_enqueue();
-        Ok(InboundReceipt { wamid, delivery_id })
+        Ok(InboundReceipt {
+            wamid,
+            delivery_id,
+            media_id,
+        })
     }
 
     /// Queues any JSON body for signed delivery to the number's webhook, serialized once.
@@ -335,10 +442,14 @@ impl EmulatorState {
         }
 
         let wamid = payloads::new_outbound_wamid(&send.wa_id);
-        let category = match &send.template_name {
-            Some(name) if send.is_template => number.template_category(name),
-            _ if send.is_template => PricingCategory::Marketing,
-            _ => PricingCategory::Service,
+        let category = if send.is_template {
+            send.template_name
+                .as_deref()
+                .and_then(|name| number.template_category(name))
+                .or(send.template.as_ref().map(|t| t.category))
+                .unwrap_or(PricingCategory::Marketing)
+        } else {
+            PricingCategory::Service
         };
         let outbound = Outbound {
             phone_number_id: phone_number_id.to_owned(),
@@ -387,6 +498,7 @@ impl EmulatorState {
                 wa_id: send.wa_id,
                 message_type: send.message_type,
                 request: send.request,
+                template_id: send.template.map(|t| t.id),
                 received_at: SystemTime::now(),
             },
             outbound,

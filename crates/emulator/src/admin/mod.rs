@@ -1,8 +1,12 @@
 //! The admin API under `/admin`: register numbers, make customers write, push raw webhooks and
-//! statuses, watch deliveries, sends, read receipts and Graph calls, and switch faults on and off,
-//! over HTTP, for the demo and for tests in other processes.
+//! statuses, watch deliveries, sends, read receipts and Graph calls, switch faults on and off, and
+//! seed and review templates ([`templates`]) and media ([`media`]), over HTTP, for the demo and for
+//! tests in other processes.
 //!
 //! It has no authentication on purpose: it is a test tool. Never expose an emulator to the internet.
+
+mod media;
+mod templates;
 
 use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -27,6 +31,9 @@ use crate::state::EmulatorState;
 /// Meta batches up to 1000 updates in one POST, so raw webhook bodies can be large.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
+/// Bodies that carry a file in base64: the largest file Meta takes, a third larger, and room.
+const MAX_FILE_BODY_BYTES: usize = 140 * 1024 * 1024;
+
 pub(crate) fn router() -> Router<EmulatorState> {
     Router::new()
         .route(
@@ -37,7 +44,10 @@ pub(crate) fn router() -> Router<EmulatorState> {
             "/phone-numbers/{phone_number_id}",
             get(show_phone_number).patch(update_phone_number),
         )
-        .route("/customers/messages", post(customer_writes))
+        .route(
+            "/customers/messages",
+            post(customer_writes).layer(DefaultBodyLimit::max(MAX_FILE_BODY_BYTES)),
+        )
         .route("/webhooks", post(deliver_raw))
         .route("/deliveries", get(list_deliveries))
         .route("/deliveries/{id}", get(show_delivery))
@@ -50,6 +60,8 @@ pub(crate) fn router() -> Router<EmulatorState> {
         )
         .route("/faults/{id}", delete(remove_fault))
         .route("/calls", get(list_calls))
+        .merge(templates::router())
+        .merge(media::router())
         .method_not_allowed_fallback(method_not_allowed)
         // Explicit catch-alls rather than a fallback: nested routes are flattened into the root, where
         // Graph's `/{version}/{id}` would otherwise claim `/admin/<anything>`.
@@ -67,10 +79,10 @@ pub(crate) enum AdminError {
     /// 400: a field is invalid; the message names it and says what would be right.
     #[error("{0}")]
     Invalid(InputError),
-    /// 404: no such phone number, delivery, sent message, fault or path.
+    /// 404: no such phone number, delivery, sent message, fault, template, media or path.
     #[error("{0}")]
     NotFound(String),
-    /// 409: the phone number is registered already.
+    /// 409: the phone number is registered already, or the template or media exists already.
     #[error("{0}")]
     Conflict(String),
     /// 405: the path exists but not with this method.
@@ -88,8 +100,12 @@ impl From<EmulatorError> for AdminError {
             EmulatorError::UnknownPhoneNumber(_)
             | EmulatorError::UnknownDelivery(_)
             | EmulatorError::UnknownMessage { .. }
-            | EmulatorError::UnknownFault(_) => Self::NotFound(error.to_string()),
-            EmulatorError::PhoneNumberAlreadyRegistered(_) => Self::Conflict(error.to_string()),
+            | EmulatorError::UnknownFault(_)
+            | EmulatorError::UnknownTemplate(_)
+            | EmulatorError::UnknownMedia(_) => Self::NotFound(error.to_string()),
+            EmulatorError::PhoneNumberAlreadyRegistered(_)
+            | EmulatorError::TemplateAlreadyExists { .. }
+            | EmulatorError::MediaAlreadyExists(_) => Self::Conflict(error.to_string()),
             other => Self::Internal(other),
         }
     }
@@ -174,7 +190,8 @@ async fn update_phone_number(
     ))
 }
 
-/// `{"phone_number_id","from","name"?,"type":"text","text":{"body":"hi"},"context"?,"referral"?,"timestamp"?}`.
+/// `{"phone_number_id","from","name"?,"type":"text","text":{"body":"hi"},"context"?,"referral"?,"timestamp"?}`;
+/// a media type's object may carry the file itself: `"image":{"data":"<base64>","mime_type":"image/jpeg"}`.
 #[tracing::instrument(skip_all)]
 async fn customer_writes(
     State(state): State<EmulatorState>,
@@ -407,7 +424,7 @@ async fn unknown_admin_path() -> AdminError {
     AdminError::NotFound(
         "no such admin endpoint; see /admin/phone-numbers, /admin/customers/messages, /admin/webhooks, \
          /admin/statuses, /admin/deliveries, /admin/sent-messages, /admin/read-receipts, /admin/faults, \
-         /admin/calls"
+         /admin/calls, /admin/templates, /admin/wabas/{waba_id}/template-review, /admin/media"
             .into(),
     )
 }
