@@ -505,7 +505,7 @@ document.addEventListener("submit", async (event) => {
   error.hidden = true;
   const values = new URLSearchParams();
   new FormData(form).forEach((value, key) => {
-    if (key !== "id" && String(value).trim()) values.append(key, String(value).trim());
+    if (key !== "template" && String(value).trim()) values.append(key, String(value).trim());
   });
   await busy(button, async () => {
     try {

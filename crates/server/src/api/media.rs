@@ -190,13 +190,33 @@ async fn info(
     Ok(Json(views::media(&media_of(&state, &auth, &id).await?)))
 }
 
-/// `GET /api/v1/media/{id}`: the file's bytes, to the tenant that owns it.
+/// `GET /api/v1/media/{id}`: the file's bytes, to the tenant that owns it. Browsers keep a copy
+/// but must ask again each time (`no-cache` with the content hash as `ETag`), so a copy kept by a
+/// shared browser is never shown to someone signed in as another tenant.
 async fn download(
     State(state): State<AppState>,
     auth: TenantAuth,
     Path(id): Path<String>,
+    request_headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     let media = media_of(&state, &auth, &id).await?;
+    let etag = media.sha256.as_ref().map(|hash| format!("\"{hash}\""));
+    if let Some(etag) = &etag
+        && request_headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|presented| presented.split(',').any(|tag| tag.trim() == etag))
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(value) = HeaderValue::from_str(etag) {
+            response.headers_mut().insert(header::ETAG, value);
+        }
+        response.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+        return Ok(response);
+    }
     let key = match (&media.status[..], &media.storage_key) {
         (STATUS_STORED, Some(key)) => key.clone(),
         _ => {
@@ -257,8 +277,11 @@ async fn download(
     );
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=86400, immutable"),
+        HeaderValue::from_static("private, no-cache"),
     );
+    if let Some(value) = etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(header::ETAG, value);
+    }
     Ok(response)
 }
 

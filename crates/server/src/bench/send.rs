@@ -191,12 +191,13 @@ impl Bench<'_> {
     /// Registers number `n` with the emulator and connects it through the API.
     async fn connect(&self, n: u64) -> anyhow::Result<(String, String)> {
         let phone_number_id = format!("{}", 900_000_000_000_000u64 + n);
+        let waba_id = format!("{}", 800_000_000_000_000u64 + n);
         let access_token = format!("EAAbench{}", random_token(32));
         let app_secret = random_token(24);
         self.meta
             .register_phone_number(PhoneNumberRegistration {
                 phone_number_id: phone_number_id.clone(),
-                waba_id: format!("{}", 800_000_000_000_000u64 + n),
+                waba_id: waba_id.clone(),
                 display_phone_number: format!("1555{n:07}"),
                 verified_name: format!("Bench {n}"),
                 access_token: access_token.clone(),
@@ -205,10 +206,21 @@ impl Bench<'_> {
                 ..Default::default()
             })
             .context("cannot register a number with the emulator")?;
+        // The template the benchmark sends, approved on the number's account.
+        self.meta
+            .add_template(emulator::TemplateSeed {
+                waba_id: waba_id.clone(),
+                name: "order_update".into(),
+                language: "en".into(),
+                category: "UTILITY".into(),
+                components: vec![json!({"type": "BODY", "text": "Your order is on its way."})],
+                ..Default::default()
+            })
+            .context("cannot add the benchmark's template to the emulator")?;
         let body = self
             .post(
                 "/api/v1/connections",
-                &json!({"access_token": access_token, "phone_number_id": phone_number_id, "app_secret": app_secret}),
+                &json!({"access_token": access_token, "phone_number_id": phone_number_id, "app_secret": app_secret, "waba_id": waba_id}),
             )
             .await?;
         let connection_id = body

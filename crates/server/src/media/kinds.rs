@@ -105,7 +105,7 @@ pub fn essence(mime_type: &str) -> String {
 
 /// A human size: `5 MB`, `500 KB`.
 pub fn human_size(bytes: u64) -> String {
-    if bytes >= MB && bytes % MB == 0 {
+    if bytes >= MB && bytes.is_multiple_of(MB) {
         format!("{} MB", bytes / MB)
     } else if bytes >= MB {
         format!("{:.1} MB", bytes as f64 / MB as f64)

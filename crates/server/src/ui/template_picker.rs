@@ -172,7 +172,8 @@ pub async fn preview(
     let mut inputs = BTreeMap::new();
     let mut id = String::new();
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if key == "id" {
+        // Not `id`: a form control of that name would shadow the form's own `id` in scripts.
+        if key == "template" {
             id = value.into_owned();
         } else {
             inputs.insert(key.into_owned(), value.into_owned());

@@ -476,3 +476,245 @@ async fn the_inbox_reconnects_after_the_server_restarts_and_keeps_updating() {
         "the page got the message over its new socket, not by reloading"
     );
 }
+
+/// An approved template with a text header, two body values and a link button, on Meta's side.
+fn order_update_template() -> emulator::TemplateSeed {
+    emulator::TemplateSeed {
+        waba_id: TEST_WABA.into(),
+        name: "order_update".into(),
+        language: "en".into(),
+        category: "UTILITY".into(),
+        parameter_format: Some("POSITIONAL".into()),
+        components: vec![
+            json!({"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["A-1042"]}}),
+            json!({"type": "BODY", "text": "Hi {{1}}, your order ships on {{2}}.", "example": {"body_text": [["Ana", "Monday"]]}}),
+            json!({"type": "FOOTER", "text": "Acme Shoes"}),
+            json!({"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Track", "url": "https://acme.test/track/{{1}}", "example": ["https://acme.test/track/A-1042"]}]}),
+        ],
+        ..Default::default()
+    }
+}
+
+impl Browser {
+    /// Clicks the first element matching `css` whose text contains `text`.
+    async fn click_with_text(&self, css: &str, text: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            for element in self.client.find_all(Locator::Css(css)).await.expect("find") {
+                if element.text().await.unwrap_or_default().contains(text)
+                    && element.click().await.is_ok()
+                {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "no {css} with {text:?} to click");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the image matched by `css` has loaded (it has a width), and answers that width.
+    async fn image_loads(&self, css: &str) -> u64 {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let width = self
+                .client
+                .execute(
+                    "const img = document.querySelector(arguments[0]); return img && img.complete ? img.naturalWidth : 0;",
+                    vec![json!(css)],
+                )
+                .await
+                .expect("script")
+                .as_u64()
+                .unwrap_or(0);
+            if width > 0 {
+                return width;
+            }
+            assert!(Instant::now() < deadline, "{css} never loaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_show_in_the_chat_and_a_closed_window_leaves_only_the_template_picker() {
+    let Some(browser) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let number = app.connect_number().await;
+    app.meta_behaves(&number, crate::outbound::statuses_all_the_way());
+    app.emulator.add_template(order_update_template()).unwrap();
+    app.post("/api/v1/templates/sync", json!({})).await;
+    let photo: &[u8] = include_bytes!("../../../../testdata/media/photo.jpg");
+    let pdf: &[u8] = include_bytes!("../../../../testdata/media/invoice.pdf");
+    for message in [
+        emulator::CustomerMessage::media(
+            &number.phone_number_id,
+            "5511987654321",
+            "image",
+            photo.to_vec(),
+            "image/jpeg",
+        )
+        .with_caption("Do you have these in blue?"),
+        emulator::CustomerMessage::media(
+            &number.phone_number_id,
+            "5511987654321",
+            "document",
+            pdf.to_vec(),
+            "application/pdf",
+        )
+        .with_filename("invoice-1042.pdf"),
+    ] {
+        let receipt = app.emulator.customer_writes(message).await.unwrap();
+        app.emulator
+            .wait_delivered(receipt.delivery_id, Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+
+    browser
+        .sign_in(&app, &app.owner_email, OWNER_PASSWORD)
+        .await;
+    browser.goto(&app.url("/app/inbox")).await;
+    browser.click("a.conversation").await;
+    // The customer's photo is shown as a picture (fetched from Meta, served by wagate), the
+    // document as a named file.
+    let width = browser
+        .image_loads("#messages .message.in .media-image img")
+        .await;
+    assert_eq!(width, 320);
+    browser
+        .wait_for_text_in("#messages .message.in", "Do you have these in blue?")
+        .await;
+    browser
+        .wait_for_text_in(
+            "#messages .message.in .media-document .file",
+            "invoice-1042.pdf",
+        )
+        .await;
+
+    // Attaching a photo uploads it and sends it by id; it shows on our side too.
+    let photo_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/media/photo.jpg")
+        .canonicalize()
+        .unwrap();
+    browser.fill("#composer textarea", "The blue ones").await;
+    browser
+        .wait_for("#attach-input")
+        .await
+        .send_keys(photo_path.to_str().unwrap())
+        .await
+        .expect("file chosen");
+    browser
+        .image_loads("#messages .message.out .media-image img")
+        .await;
+    browser
+        .wait_for_text_in("#messages .message.out", "The blue ones")
+        .await;
+    browser
+        .attribute_becomes("#messages .message.out .tick", "data-status", "read")
+        .await;
+    let sent = app.emulator.sent_messages(Some(&number.phone_number_id));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].request["type"], "image");
+    assert_eq!(sent[0].request["image"]["caption"], "The blue ones");
+    let uploaded = sent[0].request["image"]["id"].as_str().unwrap();
+    assert_eq!(&app.emulator.media_content(uploaded).unwrap()[..], photo);
+    browser.screenshots("inbox-media").await;
+
+    // The window closes: the text box says why, and the template picker is the way to write.
+    let mut tx = app.state.store.begin().await.unwrap();
+    sqlx::query("UPDATE conversations SET window_expires_at = $1")
+        .bind(wagate::clock::now_ms() - 1_000)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    browser.client.refresh().await.unwrap();
+    let composer = browser.wait_for("#composer textarea").await;
+    assert_eq!(
+        composer.attr("disabled").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert!(
+        browser.client.find(Locator::Css("#attach")).await.is_err(),
+        "no attachments outside the window"
+    );
+    browser.click("#composer .template-open").await;
+    browser
+        .wait_for_text_in("#template-picker .template-choice", "order_update")
+        .await;
+    browser.screenshots("template-list").await;
+    browser
+        .click_with_text("#template-picker .template-choice", "order_update")
+        .await;
+    browser
+        .fill("#template-form input[name='header.1']", "A-7")
+        .await;
+    browser
+        .fill("#template-form input[name='body.1']", "Ana")
+        .await;
+    browser
+        .wait_for_text_in("#template-preview", "Hi Ana, your order ships on")
+        .await;
+    browser
+        .fill("#template-form input[name='body.2']", "Friday")
+        .await;
+    browser
+        .fill("#template-form input[name='button.0.1']", "A-7")
+        .await;
+    browser
+        .wait_for_text_in("#template-preview", "Hi Ana, your order ships on Friday.")
+        .await;
+    browser
+        .wait_for_text_in("#template-preview", "Order A-7")
+        .await;
+    browser.screenshots("template-picker").await;
+    browser.click("#template-send").await;
+    browser
+        .wait_for_text_in("#messages .message.out", "order_update")
+        .await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let sent = app.emulator.sent_messages(Some(&number.phone_number_id));
+        if let Some(template) = sent.iter().find(|m| m.message_type == "template") {
+            let components = &template.request["template"]["components"];
+            assert_eq!(
+                components[1]["parameters"][1]["text"], "Friday",
+                "{components}"
+            );
+            assert_eq!(components[2]["sub_type"], "url");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the template never reached Meta");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser
+        .attribute_becomes(
+            "#messages .message.out:last-child .tick",
+            "data-status",
+            "read",
+        )
+        .await;
+
+    // Another tenant sees none of it, files included.
+    let other = app.other_owner().await;
+    let (_, mine) = app.get("/api/v1/messages?limit=10").await;
+    let media_url = mine["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|m| m["media"]["url"].as_str())
+        .unwrap()
+        .to_owned();
+    browser.click("header form button[type=submit]").await;
+    browser.wait_for("form input[name=email]").await;
+    browser.sign_in(&app, &other.email, OWNER_PASSWORD).await;
+    browser.goto(&app.url(&media_url)).await;
+    let page = browser.client.source().await.unwrap();
+    assert!(page.contains("\"not_found\""), "{page}");
+    assert!(
+        !page.contains("JFIF"),
+        "the photo's bytes are not served to another tenant"
+    );
+}

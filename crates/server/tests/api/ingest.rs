@@ -323,6 +323,8 @@ on_both_databases! {
 
     async fn template_status_webhooks_update_the_stored_template_and_keep_the_rejection_reason(app) {
         let number = app.connect_number().await;
+        // Connecting pulls the account's templates; Meta's webhook about one comes after that.
+        app.wait_templates_synced(&number).await;
         let body = json!({
             "entry": [{"id": "102290129340398", "time": 1751247548, "changes": [{"field": "message_template_status_update", "value": {
                 "event": "REJECTED", "message_template_id": 1689556908129835_i64, "message_template_name": "abandoned_cart",

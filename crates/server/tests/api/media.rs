@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::*;
+use crate::outbound::statuses_all_the_way;
 
 const PHOTO: &[u8] = include_bytes!("../../../../testdata/media/photo.jpg");
 const PNG: &[u8] = include_bytes!("../../../../testdata/media/receipt.png");
@@ -146,13 +147,20 @@ on_both_databases! {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "image/jpeg");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(response.headers()["cache-control"], "private, no-cache");
         let bytes = response.bytes().await.unwrap();
         assert_eq!(&bytes[..], PHOTO);
         let (_, info) = app.get(&format!("{url}/info")).await;
         assert_eq!(info["sha256"], hex::encode(Sha256::digest(PHOTO)));
         assert_eq!(info["direction"], "inbound");
 
+        // Browsers revalidate their copy every time: the owner gets 304, anyone else 404.
+        let etag = format!("\"{}\"", hex::encode(Sha256::digest(PHOTO)));
+        let revalidated = app.client.get(app.url(&url)).bearer_auth(&app.api_key).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
         let (_, other_key) = app.other_tenant().await;
+        let foreign = app.client.get(app.url(&url)).bearer_auth(&other_key).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
         assert_eq!(app.download(&other_key, &url).await.status(), StatusCode::NOT_FOUND);
         assert_eq!(app.download("wgk_not-a-key", &url).await.status(), StatusCode::UNAUTHORIZED);
 

@@ -23,13 +23,16 @@ fn send_examples() -> Vec<(String, Value)> {
         })
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            // Meta's pages hold placeholders no server accepts: links written `http(s)://…` and a
-            // template called `template-name` (template names take no hyphen). They are filled in;
-            // nothing else changes.
+            // Meta's pages hold placeholders no server accepts: links written `http(s)://…`, a
+            // template called `template-name` (template names take no hyphen) in the language
+            // `language-and-locale-code`, and a media id `<DOCUMENT_OBJECT_ID>`. They are filled
+            // in; nothing else changes.
             let text = std::fs::read_to_string(&p)
                 .unwrap()
                 .replace("http(s)://", "https://")
-                .replace("\"template-name\"", "\"template_name\"");
+                .replace("\"template-name\"", "\"template_name\"")
+                .replace("<DOCUMENT_OBJECT_ID>", "1166846181421999")
+                .replace("\"language-and-locale-code\"", "\"en_US\"");
             (name, serde_json::from_str(&text).unwrap())
         })
         .filter(|(_, body): &(String, Value)| body.get("type").is_some())
@@ -100,6 +103,7 @@ on_both_databases! {
         app.meta_behaves(&number, statuses_all_the_way());
         let examples = send_examples();
         assert!(examples.len() >= 15, "{} examples", examples.len());
+        meta_knows_what_the_examples_name(&app, &number, &examples).await;
         let mut sent = Vec::new();
         for (i, (name, example)) in examples.iter().enumerate() {
             // One customer per message, each of whom wrote first: the window is open and Meta's
@@ -313,6 +317,15 @@ on_both_databases! {
         app.meta_behaves(&number, statuses_all_the_way());
         app.customer_writes(&number, "16505551234", "hi").await;
         let (_, service) = app.send(json!({"to": "16505551234", "type": "text", "text": {"body": "service reply"}})).await;
+        app.emulator.add_template(emulator::TemplateSeed {
+            waba_id: TEST_WABA.into(),
+            name: "spring_sale".into(),
+            language: "en".into(),
+            category: "MARKETING".into(),
+            components: vec![json!({"type": "BODY", "text": "Spring sale: 20% off everything this week."})],
+            ..Default::default()
+        }).unwrap();
+        app.post("/api/v1/templates/sync", json!({})).await;
         let (_, marketing) = app.send(json!({"to": "16505559876", "type": "template", "template": {"name": "spring_sale", "language": {"code": "en"}}})).await;
         for id in [&service, &marketing] {
             app.message_reaches(id["id"].as_str().unwrap(), &["read"], Duration::from_secs(15)).await;
@@ -331,6 +344,91 @@ on_both_databases! {
         let (status, _) = app.get("/api/v1/usage?from=2026-13-01").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     }
+}
+
+/// Meta's examples send media by id and name templates: the number holds those files and its
+/// account those templates, as they would for a business that uses them.
+async fn meta_knows_what_the_examples_name(
+    app: &TestApp,
+    number: &ConnectedNumber,
+    examples: &[(String, Value)],
+) {
+    fn media_ids(value: &Value, out: &mut Vec<(String, &'static str)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, inner) in map {
+                    let mime = match key.as_str() {
+                        "image" => Some("image/jpeg"),
+                        "video" => Some("video/mp4"),
+                        "audio" => Some("audio/ogg"),
+                        "document" => Some("application/pdf"),
+                        "sticker" => Some("image/webp"),
+                        _ => None,
+                    };
+                    if let (Some(mime), Some(id)) = (mime, inner.get("id").and_then(Value::as_str))
+                    {
+                        out.push((id.to_owned(), mime));
+                    }
+                    media_ids(inner, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| media_ids(item, out)),
+            _ => {}
+        }
+    }
+    let mut ids = Vec::new();
+    for (_, example) in examples {
+        media_ids(example, &mut ids);
+    }
+    ids.sort();
+    ids.dedup_by(|a, b| a.0 == b.0);
+    for (id, mime_type) in ids {
+        app.emulator
+            .add_media(emulator::MediaSeed {
+                phone_number_id: number.phone_number_id.clone(),
+                bytes: bytes::Bytes::from(format!("the file {id}")),
+                mime_type: mime_type.into(),
+                id: Some(id),
+                ..Default::default()
+            })
+            .expect("media seeded");
+    }
+    let listed: Value = serde_json::from_str(include_str!(
+        "../../../../testdata/meta-examples/templates_list_response.json"
+    ))
+    .unwrap();
+    let reservation = &listed["data"][0];
+    let templates = [
+        emulator::TemplateSeed {
+            waba_id: TEST_WABA.into(),
+            name: reservation["name"].as_str().unwrap().into(),
+            language: reservation["language"].as_str().unwrap().into(),
+            category: reservation["category"].as_str().unwrap().into(),
+            parameter_format: Some("NAMED".into()),
+            components: reservation["components"].as_array().cloned().unwrap(),
+            ..Default::default()
+        },
+        emulator::TemplateSeed {
+            waba_id: TEST_WABA.into(),
+            name: "template_name".into(),
+            language: "en_US".into(),
+            category: "MARKETING".into(),
+            parameter_format: Some("POSITIONAL".into()),
+            components: vec![
+                json!({"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::aW1hZ2U="]}}),
+                json!({"type": "BODY", "text": "Hi {{1}}, your total is {{2}}, due {{3}}.", "example": {"body_text": [["Ana", "$10", "Monday"]]}}),
+                json!({"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Yes"}, {"type": "QUICK_REPLY", "text": "No"}]}),
+            ],
+            ..Default::default()
+        },
+    ];
+    for template in templates {
+        app.emulator
+            .add_template(template)
+            .expect("template seeded");
+    }
+    let (status, synced) = app.post("/api/v1/templates/sync", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{synced}");
 }
 
 /// Counts Meta's accepted sends per message of ours (by the callback data wagate attaches).

@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+use crate::outbound::statuses_all_the_way;
 
 /// A positional utility template with a text header variable and two body variables.
 fn order_update() -> Value {

@@ -62,6 +62,19 @@ impl Stack {
             "{}",
             registered.text().await.unwrap()
         );
+        // The template these tests send, approved on the number's account.
+        let template = client
+            .post(format!("{emulator_url}/admin/templates"))
+            .json(&json!({"waba_id": "102290129340398", "name": "order_update", "language": "en",
+                "category": "UTILITY", "components": [{"type": "BODY", "text": "Your order is on its way."}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            template.status().is_success(),
+            "{}",
+            template.text().await.unwrap()
+        );
         let output = wagate(data.path(), &database_url, "127.0.0.1:0", &emulator_url)
             .args([
                 "tenant",
@@ -111,7 +124,7 @@ impl Stack {
             .client
             .post(format!("{server}/api/v1/connections"))
             .bearer_auth(&self.api_key)
-            .json(&json!({"access_token": TOKEN, "phone_number_id": PHONE_NUMBER_ID, "app_secret": SECRET}))
+            .json(&json!({"access_token": TOKEN, "phone_number_id": PHONE_NUMBER_ID, "app_secret": SECRET, "waba_id": "102290129340398"}))
             .send().await.unwrap().json().await.unwrap();
         let webhook_url = connection["webhook_url"]
             .as_str()
