@@ -99,6 +99,10 @@ async fn run_with_emulator(
         ..Default::default()
     })
     .context("cannot register the demo number with the emulator")?;
+    for template in demo_templates() {
+        meta.add_template(template)
+            .context("cannot add the demo's templates to the emulator")?;
+    }
 
     let settings = demo_settings(settings, demo_dir, &meta.base_url())?;
     let server = EmbeddedServer::start(settings).await?;
@@ -211,6 +215,7 @@ async fn connect(
             "access_token": access_token,
             "phone_number_id": PHONE_NUMBER_ID,
             "app_secret": app_secret,
+            "waba_id": WABA_ID,
         }))
         .send()
         .await
@@ -233,6 +238,50 @@ async fn connect(
         id: field("id")?,
         webhook_url: field("webhook_url")?,
     })
+}
+
+/// The photo the first customer sends with her first message, so the inbox shows a picture.
+const DEMO_PHOTO: &[u8] = include_bytes!("../../../testdata/media/photo.jpg");
+
+/// The templates of the demo's account besides Meta's `hello_world`, for the inbox's template
+/// picker (the only way to write once a customer's 24 hours have passed).
+fn demo_templates() -> Vec<emulator::TemplateSeed> {
+    let template =
+        |name: &str, category: &str, format: &str, components: Vec<Value>| emulator::TemplateSeed {
+            waba_id: WABA_ID.into(),
+            name: name.into(),
+            language: "en".into(),
+            category: category.into(),
+            parameter_format: Some(format.into()),
+            components,
+            ..Default::default()
+        };
+    vec![
+        template(
+            "order_update",
+            "UTILITY",
+            "POSITIONAL",
+            vec![
+                json!({"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["4821"]}}),
+                json!({"type": "BODY", "text": "Hi {{1}}, your order ships on {{2}}.", "example": {"body_text": [["Rahul", "Monday"]]}}),
+                json!({"type": "FOOTER", "text": "Demo Shop"}),
+                json!({"type": "BUTTONS", "buttons": [{"type": "URL", "text": "Track", "url": "https://shop.example/track/{{1}}", "example": ["https://shop.example/track/4821"]}]}),
+            ],
+        ),
+        template(
+            "appointment_reminder",
+            "UTILITY",
+            "NAMED",
+            vec![
+                json!({"type": "BODY", "text": "Hello {{name}}, see you on {{day}} at {{time}}.",
+                    "example": {"body_text_named_params": [
+                        {"param_name": "name", "example": "Lena"},
+                        {"param_name": "day", "example": "Saturday"},
+                        {"param_name": "time", "example": "10:00"}]}}),
+                json!({"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Confirm"}, {"type": "QUICK_REPLY", "text": "Reschedule"}]}),
+            ],
+        ),
+    ]
 }
 
 /// Each customer writes once at the start, then one of them every `every`, in turn, each going
@@ -261,6 +310,25 @@ async fn simulate_customers(meta: &emulator::RunningEmulator, every: Duration) {
             .await;
         if let Err(error) = written {
             tracing::warn!(%error, "a simulated customer could not write");
+        }
+        if turn == 1 {
+            let photo = CustomerMessage::media(
+                PHONE_NUMBER_ID,
+                wa_id,
+                "image",
+                DEMO_PHOTO.to_vec(),
+                "image/jpeg",
+            )
+            .with_caption("Do you have these in blue?");
+            if let Err(error) = meta
+                .customer_writes(CustomerMessage {
+                    name: Some(name.into()),
+                    ..photo
+                })
+                .await
+            {
+                tracing::warn!(%error, "a simulated customer could not send a photo");
+            }
         }
         let pause = if first_round {
             Duration::from_millis(300)

@@ -235,7 +235,7 @@ async fn media_info(
         .graph
         .get_media(token, meta_id)
         .await
-        .map_err(|error| classify("asking Meta for the file's URL", &error))
+        .map_err(|error| classify("the request for the file's URL", &error))
 }
 
 #[derive(Debug)]
@@ -271,10 +271,7 @@ async fn download(
             {
                 return Err(DownloadError::UrlRefused(status));
             }
-            return Err(DownloadError::Other(classify(
-                "downloading the file",
-                &error,
-            )));
+            return Err(DownloadError::Other(classify("the download", &error)));
         }
     };
     if let Some(length) = body.content_length()
@@ -296,10 +293,7 @@ async fn download(
                 .map_err(|e| DownloadError::Other(staging_error(e)))?,
             Ok(None) => break,
             Err(error) => {
-                return Err(DownloadError::Other(classify(
-                    "downloading the file",
-                    &error,
-                )));
+                return Err(DownloadError::Other(classify("the download", &error)));
             }
         }
     }
@@ -335,7 +329,14 @@ fn classify(doing: &str, error: &GraphError) -> FetchError {
             meta.code,
             meta.details().unwrap_or("no details")
         ),
-        None => format!("{doing} failed: {error}"),
+        None => {
+            let mut chars = doing.chars();
+            let capital: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            format!("{capital} failed: {error}")
+        }
     };
     match error.class() {
         ErrorClass::Permanent | ErrorClass::CredentialsRejected if error.meta_error().is_some() => {

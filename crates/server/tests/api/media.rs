@@ -171,10 +171,61 @@ on_both_databases! {
         assert_eq!(app.messages("").await.len(), 2);
     }
 
+    async fn a_redelivered_media_message_is_stored_and_fetched_once(app) {
+        let number = app.connect_number().await;
+        let media = app.emulator.add_media(emulator::MediaSeed {
+            phone_number_id: number.phone_number_id.clone(),
+            bytes: bytes::Bytes::from_static(PHOTO),
+            mime_type: "image/jpeg".into(),
+            ..Default::default()
+        }).unwrap();
+        let wamid = unique_wamid();
+        let webhook = messages_webhook(&number.phone_number_id, json!({
+            "contacts": [{"profile": {"name": "Sheena"}, "wa_id": "16505551234"}],
+            "messages": [{"from": "16505551234", "id": wamid, "timestamp": now_secs().to_string(), "type": "image",
+                "image": {"id": media.id, "mime_type": "image/jpeg",
+                    "sha256": base64::engine::general_purpose::STANDARD.encode(Sha256::digest(PHOTO))}}]
+        }));
+        // Meta did not get our 200 in time and sends it again, twice.
+        for _ in 0..3 {
+            assert_eq!(app.post_signed(&number, &webhook).await, StatusCode::OK);
+        }
+        app.wait_processed().await;
+        let message = app.media_reaches(&wamid, &["stored", "failed"], Duration::from_secs(10)).await;
+        assert_eq!(message["media"]["status"], "stored", "{message}");
+        assert_eq!(app.messages("").await.len(), 1);
+        assert_eq!(app.emulator.calls(Some(&number.phone_number_id), Some(GraphEndpoint::Media)).len(), 1, "fetched once");
+        assert_eq!(app.stored_files(), 1);
+    }
+
+    async fn a_file_whose_bytes_do_not_match_metas_hash_is_not_kept(app) {
+        let number = app.connect_number().await;
+        let media = app.emulator.add_media(emulator::MediaSeed {
+            phone_number_id: number.phone_number_id.clone(),
+            bytes: bytes::Bytes::from_static(PHOTO),
+            mime_type: "image/jpeg".into(),
+            ..Default::default()
+        }).unwrap();
+        let wamid = unique_wamid();
+        let webhook = messages_webhook(&number.phone_number_id, json!({
+            "messages": [{"from": "16505551234", "id": wamid, "timestamp": now_secs().to_string(), "type": "image",
+                "image": {"id": media.id, "mime_type": "image/jpeg",
+                    "sha256": base64::engine::general_purpose::STANDARD.encode(Sha256::digest(b"another file"))}}]
+        }));
+        assert_eq!(app.post_signed(&number, &webhook).await, StatusCode::OK);
+        app.wait_processed().await;
+        let message = app.media_reaches(&wamid, &["failed", "stored"], Duration::from_secs(15)).await;
+        assert_eq!(message["media"]["status"], "failed", "{message}");
+        assert!(message["media"]["reason"].as_str().unwrap().contains("SHA-256"), "{message}");
+        assert_eq!(app.stored_files(), 0, "nothing unverified is kept");
+    }
+
     async fn documents_stickers_and_audio_arrive_with_their_names_and_types(app) {
         let number = app.connect_number().await;
         let doc = app.customer_sends_file(&number, "16505551234", "document", PDF, "application/pdf", json!({"filename": "invoice-1042.pdf"})).await;
         let sticker = app.customer_sends_file(&number, "16505551234", "sticker", STICKER, "image/webp", json!({"animated": false})).await;
+        let voice_note = b"OggS\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00 a voice note";
+        let voice = app.customer_sends_file(&number, "16505551234", "audio", voice_note, "audio/ogg; codecs=opus", json!({"voice": true})).await;
         let doc = app.media_reaches(&doc, &["stored"], Duration::from_secs(10)).await;
         assert_eq!(doc["media"]["filename"], "invoice-1042.pdf");
         let response = app.download(&app.api_key, doc["media"]["url"].as_str().unwrap()).await;
@@ -185,6 +236,11 @@ on_both_databases! {
         let sticker = app.media_reaches(&sticker, &["stored"], Duration::from_secs(10)).await;
         let response = app.download(&app.api_key, sticker["media"]["url"].as_str().unwrap()).await;
         assert_eq!(response.headers()["content-type"], "image/webp");
+        let voice = app.media_reaches(&voice, &["stored"], Duration::from_secs(10)).await;
+        assert_eq!(voice["audio"]["voice"], true);
+        let response = app.download(&app.api_key, voice["media"]["url"].as_str().unwrap()).await;
+        assert_eq!(response.headers()["content-type"], "audio/ogg; codecs=opus");
+        assert_eq!(&response.bytes().await.unwrap()[..], voice_note);
     }
 
     async fn an_expired_download_url_is_renewed_and_the_file_still_arrives(app) {
