@@ -28,7 +28,6 @@ CREATE TABLE media (
     updated_at      BIGINT NOT NULL
 );
 CREATE INDEX media_tenant ON media (tenant_id, created_at);
-CREATE INDEX media_meta_id ON media (connection_id, meta_media_id);
 
 -- The file a message carries (inbound media, or an upload sent by id).
 -- No foreign key: a batch stores its messages first and then the media rows of those that were new.

@@ -240,14 +240,10 @@ async fn download(
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(object.length));
     // A customer chooses what they send: only plain pictures, sound and video are shown inline;
-    // anything else (HTML, SVG, a PDF with scripts) is a download that cannot run on our origin.
+    // anything else (HTML, SVG, a PDF with scripts) keeps its type but is a download, with
+    // sniffing off and a sandbox, so it can never run on our origin.
     let inline = is_inline_safe(&mime_type);
-    let content_type = if inline {
-        mime_type.clone()
-    } else {
-        "application/octet-stream".to_owned()
-    };
-    if let Ok(value) = HeaderValue::from_str(&content_type) {
+    if let Ok(value) = HeaderValue::from_str(&mime_type) {
         headers.insert(header::CONTENT_TYPE, value);
     }
     let filename = media

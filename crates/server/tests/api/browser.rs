@@ -3,6 +3,7 @@
 //! Screenshots go to `target/screenshots/`.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -23,6 +24,15 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
+        // chromedriver leads a process group of its own, with every Chromium process it started;
+        // the whole group goes, or orphaned browsers would slow every test after this one.
+        // `--` so the negative id is read as the group, never as an option.
+        let leader = self.driver.id();
+        if leader > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{leader}")])
+                .status();
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -50,6 +60,7 @@ pub async fn open_browser() -> Option<Browser> {
         .map(|a| a.port())
         .expect("a free port");
     let driver = Command::new(chromedriver)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -230,7 +230,8 @@ on_both_databases! {
         assert_eq!(doc["media"]["filename"], "invoice-1042.pdf");
         let response = app.download(&app.api_key, doc["media"]["url"].as_str().unwrap()).await;
         // Documents are downloads, never shown on the dashboard's own origin.
-        assert_eq!(response.headers()["content-type"], "application/octet-stream");
+        assert_eq!(response.headers()["content-type"], "application/pdf");
+        assert!(response.headers()["content-security-policy"].to_str().unwrap().contains("sandbox"));
         assert!(response.headers()["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"invoice-1042.pdf\""));
         assert_eq!(&response.bytes().await.unwrap()[..], PDF);
         let sticker = app.media_reaches(&sticker, &["stored"], Duration::from_secs(10)).await;

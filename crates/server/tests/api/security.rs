@@ -51,12 +51,20 @@ on_both_databases! {
         let message_id = app.messages("").await[0]["id"].as_str().unwrap().to_owned();
         let (_, conversations) = app.get("/api/v1/conversations").await;
         let conversation_id = conversations["data"][0]["id"].as_str().unwrap().to_owned();
+        app.wait_templates_synced(&number).await;
+        let (_, templates) = app.get("/api/v1/templates").await;
+        let template_id = templates["data"][0]["id"].as_str().unwrap().to_owned();
+        let (status, media) = app.upload(include_bytes!("../../../../testdata/media/photo.jpg"), "p.jpg", "image/jpeg", &[]).await;
+        assert_eq!(status, StatusCode::CREATED, "{media}");
+        let media_id = media["id"].as_str().unwrap().to_owned();
         let (_, other) = app.other_tenant().await;
         let missing = "0195f1d2-0000-7000-8000-000000000000";
         for path in [
             format!("/api/v1/connections/{}", number.id()),
             format!("/api/v1/messages/{message_id}"),
             format!("/api/v1/conversations/{conversation_id}"),
+            format!("/api/v1/templates/{template_id}"),
+            format!("/api/v1/media/{media_id}"),
         ] {
             let (theirs, theirs_body) = app.get_as(&other, &path).await;
             let missing_path = path.rsplit_once('/').unwrap().0.to_owned() + "/" + missing;
@@ -70,11 +78,25 @@ on_both_databases! {
             (reqwest::Method::POST, format!("/api/v1/connections/{}/test", number.id())),
             (reqwest::Method::PATCH, format!("/api/v1/connections/{}", number.id())),
             (reqwest::Method::DELETE, format!("/api/v1/connections/{}", number.id())),
+            (reqwest::Method::GET, format!("/api/v1/templates/{template_id}/preview")),
+            (reqwest::Method::GET, format!("/api/v1/media/{media_id}/info")),
+            (reqwest::Method::POST, format!("/api/v1/media/{media_id}/retry")),
+            (reqwest::Method::POST, "/api/v1/templates/sync".to_owned()),
         ] {
-            let body = (method == reqwest::Method::PATCH).then(|| json!({"auto_reply": true}));
+            let body = if method == reqwest::Method::PATCH {
+                Some(json!({"auto_reply": true}))
+            } else if path.ends_with("/sync") {
+                Some(json!({"connection_id": number.id()}))
+            } else {
+                None
+            };
             let (status, _) = app.send_as(&other, method.clone(), &path, body).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
         }
+        let (status, _) = app.get_as(&other, &format!("/api/v1/templates?connection_id={}", number.id())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, listing) = app.get_as(&other, "/api/v1/templates").await;
+        assert!(listing["data"].as_array().unwrap().is_empty());
         let (_, listing) = app.get_as(&other, "/api/v1/messages").await;
         assert!(listing["data"].as_array().unwrap().is_empty());
         let (_, listing) = app.get_as(&other, "/api/v1/conversations").await;
