@@ -39,6 +39,8 @@ pub struct GraphConfig {
     pub version: String,
     /// For a whole call, connection to last byte.
     pub timeout: Duration,
+    /// For a media upload or download, connection to last byte: files run to 100 MB.
+    pub transfer_timeout: Duration,
     pub connect_timeout: Duration,
     pub user_agent: String,
 }
@@ -50,6 +52,7 @@ impl Default for GraphConfig {
                 .unwrap_or_else(|_| unreachable!("a valid literal URL")),
             version: "v24.0".to_owned(),
             timeout: Duration::from_secs(30),
+            transfer_timeout: Duration::from_secs(10 * 60),
             connect_timeout: Duration::from_secs(10),
             user_agent: concat!("wagate-cloudapi/", env!("CARGO_PKG_VERSION")).to_owned(),
         }
@@ -291,7 +294,12 @@ impl GraphClient {
             .text("messaging_product", MESSAGING_PRODUCT)
             .text("type", mime_type.to_owned())
             .part("file", file);
-        self.call(self.http.post(url).multipart(form), token).await
+        let request = self
+            .http
+            .post(url)
+            .multipart(form)
+            .timeout(self.config.transfer_timeout);
+        self.call(request, token).await
     }
 
     /// `GET /{media-id}`: the short-lived download URL and the file's type, size and hash.
@@ -332,7 +340,8 @@ impl GraphClient {
                 url.scheme()
             )));
         }
-        let response = self.execute(self.http.get(url), token).await?;
+        let request = self.http.get(url).timeout(self.config.transfer_timeout);
+        let response = self.execute(request, token).await?;
         let http_status = response.status().as_u16();
         if !response.status().is_success() {
             let body = read_body(response, MAX_JSON_BYTES).await?;

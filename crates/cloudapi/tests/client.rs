@@ -91,6 +91,7 @@ impl FakeGraph {
             base_url: self.base_url.clone(),
             version: "v24.0".to_owned(),
             timeout,
+            transfer_timeout: timeout,
             connect_timeout: Duration::from_secs(2),
             user_agent: "wagate-test".to_owned(),
         })

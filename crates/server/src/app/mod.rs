@@ -82,6 +82,9 @@ impl Application {
             base_url: settings.graph_api_base.clone(),
             version: settings.graph_api_version.clone(),
             timeout: settings.graph_timeout,
+            // Media of up to 100 MB; the job lease covers a fetch that outlives it (a second
+            // fetch of the same file is harmless: it is kept by content hash).
+            transfer_timeout: Duration::from_secs(10 * 60),
             connect_timeout: Duration::from_secs(5),
             user_agent: concat!("wagate/", env!("CARGO_PKG_VERSION")).to_owned(),
         })
@@ -126,6 +129,7 @@ impl Application {
             events: EventBus::new(1024),
             inbox_wakeup,
             jobs_wakeup: Arc::new(Notify::new()),
+            template_sync_locks: Arc::default(),
             public_url,
             metrics: metrics_handle(),
         };

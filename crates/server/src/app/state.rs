@@ -34,6 +34,8 @@ pub struct AppState {
     pub inbox_wakeup: Arc<Notify>,
     /// Woken when a job is enqueued for now.
     pub jobs_wakeup: Arc<Notify>,
+    /// One template sync per connection at a time in this process.
+    pub template_sync_locks: Arc<crate::templates::sync::SyncLocks>,
     /// Base of generated webhook URLs (known only after the listener is bound).
     pub public_url: Arc<str>,
     pub metrics: Option<PrometheusHandle>,

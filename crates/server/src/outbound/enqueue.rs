@@ -528,8 +528,8 @@ pub async fn resolve_connection(
     }
 }
 
-/// A template not seen for this long triggers a sync before it is refused as unknown.
-const ON_DEMAND_SYNC_AFTER_MS: i64 = 60_000;
+/// A template not found pulls the account's list again, unless it was pulled this recently.
+const ON_DEMAND_SYNC_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Checks a template send against the stored copy of the template: it must exist in that
 /// language, be APPROVED, and get the parameters its components take, so a mismatch is told now
@@ -556,19 +556,19 @@ async fn check_template(
     let store = outbox.store;
     let mut rows = store.templates_named(&connection.id, name).await?;
     if !rows.iter().any(|r| r.language == language) {
-        let stale = connection
-            .templates_synced_at
-            .is_none_or(|at| now_ms() - at > ON_DEMAND_SYNC_AFTER_MS);
-        if stale {
-            match outbox.templates.sync(connection).await {
-                Ok(_) => rows = store.templates_named(&connection.id, name).await?,
-                Err(crate::templates::sync::SyncError::Store(error)) => return Err(error.into()),
-                Err(error) if connection.templates_synced_at.is_none() => {
-                    return Err(SendError::TemplatesUnavailable(error.to_string()));
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error, "on-demand template sync failed; using the stored list");
-                }
+        // Concurrent sends of the same unknown template wait for one sync, then look again.
+        match outbox
+            .templates
+            .sync_unless_fresh(connection, ON_DEMAND_SYNC_AFTER)
+            .await
+        {
+            Ok(_) => rows = store.templates_named(&connection.id, name).await?,
+            Err(crate::templates::sync::SyncError::Store(error)) => return Err(error.into()),
+            Err(error) if connection.templates_synced_at.is_none() => {
+                return Err(SendError::TemplatesUnavailable(error.to_string()));
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "on-demand template sync failed; using the stored list");
             }
         }
     }

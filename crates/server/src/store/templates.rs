@@ -256,7 +256,8 @@ impl Store {
 
     /// Replaces what is stored of a connection's templates with Meta's full list, in one
     /// transaction: new ones are added, known ones (by name and language) updated, and those Meta
-    /// no longer lists are removed. Marks the connection as synced.
+    /// no longer lists are removed. Marks the connection as synced. Two syncs at once (two
+    /// processes) meet in the upsert rather than in a unique violation.
     pub async fn replace_templates(
         &self,
         connection: TemplateOwner<'_>,
@@ -272,43 +273,22 @@ impl Store {
                 .iter()
                 .map(|r| Ok((col(r, "id")?, col(r, "name")?, col(r, "language")?)))
                 .collect::<Result<_, StoreError>>()?;
+        let known_keys: std::collections::HashSet<(&str, &str)> = known
+            .iter()
+            .map(|(_, name, language)| (name.as_str(), language.as_str()))
+            .collect();
         let mut counts = SyncCounts::default();
         let mut seen = std::collections::HashSet::new();
         for template in listed {
-            let existing = known.iter().find(|(_, name, language)| {
-                *name == template.name && *language == template.language
-            });
-            seen.insert((template.name.as_str(), template.language.as_str()));
-            match existing {
-                Some((id, _, _)) => {
-                    sqlx::query(
-                        "UPDATE templates SET meta_template_id = $2, category = $3, status = $4,
-                             quality_score = $5, rejected_reason = $6, parameter_format = $7,
-                             sub_category = $8, components = $9, payload = $10, waba_id = $11,
-                             updated_at = $12
-                         WHERE id = $1",
-                    )
-                    .bind(id)
-                    .bind(&template.meta_template_id)
-                    .bind(&template.category)
-                    .bind(&template.status)
-                    .bind(&template.quality_score)
-                    .bind(&template.rejected_reason)
-                    .bind(&template.parameter_format)
-                    .bind(&template.sub_category)
-                    .bind(&template.components)
-                    .bind(&template.payload)
-                    .bind(connection.waba_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                    counts.updated += 1;
-                }
-                None => {
-                    insert_template(&mut tx, &connection, template, now).await?;
-                    counts.added += 1;
-                }
+            if !seen.insert((template.name.as_str(), template.language.as_str())) {
+                continue;
             }
+            if known_keys.contains(&(template.name.as_str(), template.language.as_str())) {
+                counts.updated += 1;
+            } else {
+                counts.added += 1;
+            }
+            upsert_template(&mut tx, &connection, template, now).await?;
         }
         for (id, name, language) in &known {
             if !seen.contains(&(name.as_str(), language.as_str())) {
@@ -326,6 +306,21 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(counts)
+    }
+
+    /// When the connection's templates were last synced (read afresh, not from a cached row).
+    pub async fn templates_synced_at(
+        &self,
+        connection_id: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT templates_synced_at FROM connections WHERE id = $1")
+            .bind(connection_id)
+            .fetch_optional(self.reader())
+            .await?;
+        Ok(match row {
+            Some(row) => col(&row, "templates_synced_at")?,
+            None => None,
+        })
     }
 
     /// Stores a template just submitted to Meta (or replaces what is known under its name and
@@ -400,6 +395,47 @@ pub struct TemplateFilter<'a> {
     /// Part of the name, any case.
     pub name: Option<&'a str>,
     pub language: Option<&'a str>,
+}
+
+/// Adds a listed template, or refreshes the one stored under its name and language.
+async fn upsert_template(
+    conn: &mut Conn,
+    owner: &TemplateOwner<'_>,
+    template: &SyncedTemplate,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO templates (id, tenant_id, connection_id, waba_id, meta_template_id, name,
+             language, category, status, quality_score, rejected_reason, parameter_format,
+             sub_category, components, payload, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16)
+         ON CONFLICT (connection_id, name, language) DO UPDATE SET
+             waba_id = excluded.waba_id, meta_template_id = excluded.meta_template_id,
+             category = excluded.category, status = excluded.status,
+             quality_score = excluded.quality_score, rejected_reason = excluded.rejected_reason,
+             parameter_format = excluded.parameter_format, sub_category = excluded.sub_category,
+             components = excluded.components, payload = excluded.payload,
+             updated_at = excluded.updated_at",
+    )
+    .bind(crate::ids::new_id())
+    .bind(owner.tenant_id)
+    .bind(owner.connection_id)
+    .bind(owner.waba_id)
+    .bind(&template.meta_template_id)
+    .bind(&template.name)
+    .bind(&template.language)
+    .bind(&template.category)
+    .bind(&template.status)
+    .bind(&template.quality_score)
+    .bind(&template.rejected_reason)
+    .bind(&template.parameter_format)
+    .bind(&template.sub_category)
+    .bind(&template.components)
+    .bind(&template.payload)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 async fn insert_template(

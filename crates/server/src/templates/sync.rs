@@ -6,6 +6,8 @@
 //! period (the job's unique key makes the period's sync happen once, however many processes
 //! sweep).
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudapi::templates::MessageTemplate;
@@ -60,12 +62,30 @@ pub struct SyncOutcome {
     pub synced_at: i64,
 }
 
+/// One sync of a connection at a time in this process, so a burst of sends naming a template not
+/// seen yet waits for one sync instead of each starting its own.
+#[derive(Default)]
+pub struct SyncLocks {
+    locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SyncLocks {
+    fn of(&self, connection_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(locks.entry(connection_id.to_owned()).or_default())
+    }
+}
+
 /// Everything a sync needs.
 pub struct TemplateSync<'a> {
     pub store: &'a Store,
     pub vault: &'a Vault,
     pub graph: &'a GraphClient,
     pub events: &'a EventBus,
+    pub locks: &'a SyncLocks,
 }
 
 impl<'a> TemplateSync<'a> {
@@ -75,12 +95,37 @@ impl<'a> TemplateSync<'a> {
             vault: &state.vault,
             graph: &state.graph,
             events: &state.events,
+            locks: &state.template_sync_locks,
         }
     }
 
+    /// Syncs unless a sync finished less than `max_age` ago (another request's, perhaps, that
+    /// this one waited for); `Ok(false)` when the stored list was fresh enough.
+    pub async fn sync_unless_fresh(
+        &self,
+        connection: &ConnectionRow,
+        max_age: Duration,
+    ) -> Result<bool, SyncError> {
+        let lock = self.locks.of(&connection.id);
+        let _held = lock.lock().await;
+        let max_age = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX / 2);
+        if let Some(at) = self.store.templates_synced_at(&connection.id).await?
+            && now_ms() - at < max_age
+        {
+            return Ok(false);
+        }
+        self.sync_held(connection).await.map(|_| true)
+    }
+
     /// Pulls every template of the connection's account and replaces the stored copy.
-    #[tracing::instrument(skip_all, fields(connection_id = %connection.id))]
     pub async fn sync(&self, connection: &ConnectionRow) -> Result<SyncOutcome, SyncError> {
+        let lock = self.locks.of(&connection.id);
+        let _held = lock.lock().await;
+        self.sync_held(connection).await
+    }
+
+    #[tracing::instrument(skip_all, fields(connection_id = %connection.id))]
+    async fn sync_held(&self, connection: &ConnectionRow) -> Result<SyncOutcome, SyncError> {
         if connection.status != STATUS_CONNECTED {
             return Err(SyncError::NotConnected(connection.status.replace('_', " ")));
         }

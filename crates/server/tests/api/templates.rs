@@ -221,6 +221,31 @@ on_both_databases! {
         assert_eq!(refused["error"]["code"], "template_not_found", "{refused}");
     }
 
+    async fn a_burst_of_sends_naming_a_new_template_pulls_the_list_once(app) {
+        let number = app.connect_number().await;
+        app.wait_templates_synced(&number).await;
+        app.age_template_sync(&number).await;
+        app.meta_has_template(order_update()).await;
+        // Meta takes its time to list them, so every send arrives while the first sync is on.
+        app.emulator.add_fault(emulator::FaultSpec {
+            endpoint: Some(emulator::GraphEndpoint::Templates),
+            delay_ms: Some(300),
+            times: 100,
+            ..emulator::FaultSpec::kind(emulator::FaultKind::Slow)
+        }).unwrap();
+        let before = app.emulator.calls(None, Some(emulator::GraphEndpoint::Templates)).len();
+        let app = &app;
+        let sends = (0..20).map(|i| {
+            let body = order_update_send(&format!("165055502{i:02}"));
+            async move { app.send(body).await }
+        });
+        for (status, body) in futures::future::join_all(sends).await {
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        }
+        let pulled = app.emulator.calls(None, Some(emulator::GraphEndpoint::Templates)).len() - before;
+        assert_eq!(pulled, 1, "one sync served all twenty");
+    }
+
     async fn new_templates_are_checked_against_metas_rules_before_anything_is_submitted(app) {
         let number = app.connect_number().await;
         app.wait_templates_synced(&number).await;
