@@ -9,7 +9,9 @@
 //!
 //! Messages are queued through the REST API first; a run measures from the moment every message
 //! of it is queued (sends that left while queueing are counted out), so the figure is the
-//! sender's and not the queueing client's.
+//! sender's and not the queueing client's. When the sender keeps up with queueing (little is left
+//! once it ends), that figure says nothing; the run also prints every message over the time from
+//! the first queueing request to the last send, which is what the two carry together.
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,13 @@ struct RunFigures {
     limit_per_number: u32,
     rejected_130429: u64,
     queueing_seconds: f64,
+    /// Every message over the time from the first queueing request to the last send: what the
+    /// API and the sender carry together while they compete for the machine.
+    end_to_end_per_second: f64,
+    /// The longest pause between two consecutive accepted sends (one-number run), and how many
+    /// sends had left before it: a stall shows here instead of hiding in the average.
+    longest_gap_seconds: f64,
+    longest_gap_after: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -164,11 +173,11 @@ impl Bench<'_> {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let seconds = if count == 1 {
+        let (seconds, longest_gap_seconds, longest_gap_after) = if count == 1 {
             // One number: first accepted call to last, as Meta would count its pace.
             self.accepted_span(ids[0])
         } else {
-            started.elapsed().as_secs_f64()
+            (started.elapsed().as_secs_f64(), 0.0, 0)
         };
         let measured = if count == 1 {
             total.saturating_sub(1)
@@ -176,6 +185,7 @@ impl Bench<'_> {
             total - accepted_at_start
         };
         let sends_per_second = measured as f64 / seconds.max(1e-9);
+        let end_to_end_per_second = total as f64 / queueing.elapsed().as_secs_f64().max(1e-9);
         Ok(RunFigures {
             numbers: count,
             messages: total,
@@ -185,6 +195,9 @@ impl Bench<'_> {
             limit_per_number: LIMIT_PER_SECOND,
             rejected_130429: rejected,
             queueing_seconds,
+            end_to_end_per_second,
+            longest_gap_seconds,
+            longest_gap_after,
         })
     }
 
@@ -274,21 +287,31 @@ impl Bench<'_> {
             })
     }
 
-    /// Seconds from the first accepted send of a number to its last.
-    fn accepted_span(&self, phone_number_id: &str) -> f64 {
-        let times: Vec<std::time::SystemTime> = self
+    /// Seconds from the first accepted send of a number to its last, and the longest pause
+    /// between two of them (with the number of sends before it).
+    fn accepted_span(&self, phone_number_id: &str) -> (f64, f64, usize) {
+        let mut times: Vec<std::time::SystemTime> = self
             .meta
             .calls(Some(phone_number_id), Some(GraphEndpoint::Messages))
             .into_iter()
             .filter(|call| call.http_status == Some(200))
             .map(|call| call.received_at)
             .collect();
-        match (times.iter().min(), times.iter().max()) {
-            (Some(first), Some(last)) => last
-                .duration_since(*first)
-                .unwrap_or_default()
-                .as_secs_f64(),
-            _ => 0.0,
+        times.sort();
+        let seconds_between = |a: &std::time::SystemTime, b: &std::time::SystemTime| {
+            b.duration_since(*a).unwrap_or_default().as_secs_f64()
+        };
+        let (gap, after) = times
+            .windows(2)
+            .enumerate()
+            .map(|(i, pair)| (seconds_between(&pair[0], &pair[1]), i + 1))
+            .fold(
+                (0.0, 0),
+                |best, gap| if gap.0 > best.0 { gap } else { best },
+            );
+        match (times.first(), times.last()) {
+            (Some(first), Some(last)) => (seconds_between(first, last), gap, after),
+            _ => (0.0, 0.0, 0),
         }
     }
 }
@@ -299,8 +322,19 @@ fn print_table(report: &SendReport) {
         ("one number", &report.single_number),
         ("many numbers", &report.many_numbers),
     ] {
+        let detail = if run.numbers == 1 {
+            format!(
+                "  longest pause {:.2} s after {} sends",
+                run.longest_gap_seconds, run.longest_gap_after
+            )
+        } else {
+            format!(
+                "  queueing and sending together: {:.1} messages/s",
+                run.end_to_end_per_second
+            )
+        };
         println!(
-            "  {label:<13} {:>4} numbers  {:>6} messages  {:>7.2} s  {:>8.1} sends/s  {:>5.1} per number (limit {})  130429: {}  (queueing took {:.1} s)",
+            "  {label:<13} {:>4} numbers  {:>6} messages  {:>7.2} s  {:>8.1} sends/s  {:>5.1} per number (limit {})  130429: {}  (queueing took {:.1} s){detail}",
             run.numbers,
             run.messages,
             run.seconds,
