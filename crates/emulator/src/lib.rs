@@ -94,6 +94,7 @@ mod limits;
 mod listener;
 mod media;
 mod messaging;
+pub mod model;
 pub mod payloads;
 mod phone_numbers;
 mod records;
@@ -114,6 +115,7 @@ pub use media::{MediaSeed, MediaView};
 pub use messaging::{
     MessageStatus, PricingCategory, ReadReceipt, SERVICE_WINDOW_SECONDS, SentMessage,
 };
+pub use model::{FakeModel, ModelBehaviour};
 pub use phone_numbers::{
     PhoneNumberRegistration, PhoneNumberUpdate, QualityRating, RegisteredPhoneNumber, StatusOrder,
     WindowViolation,

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod app;
+pub mod assistant;
 pub mod auth;
 pub mod bench;
 pub mod cli;

@@ -33,6 +33,9 @@ pub fn message(row: &MessageRow) -> Value {
         }
     }
     out.insert("status".into(), json!(row.status));
+    if let Some(sent_by) = &row.sent_by {
+        out.insert("sent_by".into(), json!(sent_by));
+    }
     if let Some(media) = &row.media {
         out.insert("media".into(), message_media(media));
     }
@@ -105,8 +108,20 @@ pub fn conversation(row: &ConversationRow) -> Value {
         "last_message_preview": row.last_message_preview,
         "window_expires_at": row.window_expires_at.map(rfc3339),
         "window_open": window_open,
+        "assistant": assistant_state(row),
         "created_at": rfc3339(row.created_at),
     })
+}
+
+/// Whether a person has the conversation (the assistant paused until a time) or not.
+fn assistant_state(row: &ConversationRow) -> Value {
+    match row.assistant_paused_until.filter(|until| *until > now_ms()) {
+        Some(until) => json!({
+            "paused_until": rfc3339(until),
+            "paused_reason": row.assistant_paused_reason,
+        }),
+        None => json!({"paused_until": null, "paused_reason": null}),
+    }
 }
 
 /// The connection object. Takes the verify token already opened; never the access token or app secret.

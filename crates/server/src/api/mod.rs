@@ -1,6 +1,7 @@
 //! The REST API under `/api/v1`: thin handlers that parse, call the modules that hold the rules,
 //! and render the contract's JSON.
 
+pub mod assistant;
 pub mod auth;
 pub mod connections;
 pub mod conversations;
@@ -28,6 +29,7 @@ pub const MAX_PAGE: i64 = 200;
 pub fn router() -> Router<AppState> {
     let v1 = Router::new()
         .merge(connections::router())
+        .merge(assistant::router())
         .merge(messages::router())
         .merge(conversations::router())
         .merge(inbox::router())

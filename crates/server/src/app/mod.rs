@@ -132,6 +132,8 @@ impl Application {
             template_sync_locks: Arc::default(),
             public_url,
             metrics: metrics_handle(),
+            model_client: crate::assistant::client::ModelClient::new()
+                .context("cannot build the model client")?,
         };
         Ok(Self {
             listener,

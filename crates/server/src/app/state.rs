@@ -39,6 +39,8 @@ pub struct AppState {
     /// Base of generated webhook URLs (known only after the listener is bound).
     pub public_url: Arc<str>,
     pub metrics: Option<PrometheusHandle>,
+    /// Calls the assistant's model providers (any OpenAI-compatible endpoint).
+    pub model_client: crate::assistant::client::ModelClient,
 }
 
 impl AppState {

@@ -278,6 +278,7 @@ impl Batch {
                     file_size: None,
                     filename: media.filename.clone(),
                 }),
+                sent_by: None,
             });
         }
         let new: Vec<NewMessage<'_>> = rows
@@ -299,6 +300,7 @@ impl Batch {
                 now,
                 idempotency_key: None,
                 media_id: m.media.as_ref().map(|media| media.id.as_str()),
+                sent_by: None,
             })
             .collect();
         let inserted = store.insert_messages(conn, &new).await?;
@@ -341,6 +343,16 @@ impl Batch {
                     now,
                 )
                 .await?;
+                self.jobs_queued += 1;
+            }
+            if m.direction == DIRECTION_INBOUND
+                && crate::assistant::reply::answers_type(&m.kind)
+                && self.auto_reply_on(&m.connection_id)
+            {
+                // Queued with the message, so a crash after commit still gets it answered, and
+                // a redelivery (not inserted again) never gets a second answer.
+                crate::assistant::reply::enqueue_reply(store, conn, &row.tenant_id, &row.id, now)
+                    .await?;
                 self.jobs_queued += 1;
             }
             if m.direction == DIRECTION_OUTBOUND {
@@ -466,6 +478,26 @@ impl Batch {
         {
             pending.newest_inbound = Some((row.message_at, wamid.to_owned()));
         }
+    }
+
+    /// Whether the connection (looked up by this batch already) answers automatically.
+    fn auto_reply_on(&self, connection_id: &str) -> bool {
+        self.by_id
+            .get(connection_id)
+            .and_then(Option::as_ref)
+            .or_else(|| {
+                self.by_phone
+                    .values()
+                    .flatten()
+                    .find(|c| c.id == connection_id)
+            })
+            .or_else(|| {
+                self.by_waba
+                    .values()
+                    .flatten()
+                    .find(|c| c.id == connection_id)
+            })
+            .is_some_and(|c| c.auto_reply)
     }
 
     async fn by_id(

@@ -49,6 +49,27 @@ pub struct SendRequest {
     pub idempotency_key: Option<String>,
     /// Meta's check that the customer's identity has not changed since the business last saw it.
     pub recipient_identity_key_hash: Option<String>,
+    /// Who is sending: a person's answer also pauses the assistant on the conversation.
+    pub sent_by: SentBy,
+}
+
+/// Who queued a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentBy {
+    /// Someone at the business, from the dashboard or the API.
+    Person,
+    Assistant,
+    Automation,
+}
+
+impl SentBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Person => "person",
+            Self::Assistant => "assistant",
+            Self::Automation => "automation",
+        }
+    }
 }
 
 impl SendRequest {
@@ -165,6 +186,7 @@ impl SendRequest {
                 reply_to,
                 idempotency_key,
                 recipient_identity_key_hash,
+                sent_by: SentBy::Person,
             }),
             // Both are only missing when an error was recorded above.
             _ => {
@@ -270,6 +292,9 @@ impl<'a> Outbox<'a> {
         }
     }
 }
+
+/// Why the assistant is quiet on a conversation a person answered.
+pub const PAUSED_BY_PERSON: &str = "a person answered";
 
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
 pub async fn enqueue(
@@ -384,6 +409,7 @@ pub async fn enqueue(
                 now,
                 idempotency_key: request.idempotency_key.as_deref(),
                 media_id: media_id.as_ref().map(|m| m.id.as_str()),
+                sent_by: Some(request.sent_by.as_str()),
             }],
         )
         .await;
@@ -429,6 +455,22 @@ pub async fn enqueue(
             },
         )
         .await?;
+    // A person answering takes the conversation over: the assistant stays quiet on it for the
+    // connection's pause, committed with the message so no bot answer slips in between.
+    let paused_until = if request.sent_by == SentBy::Person && connection.auto_reply {
+        let minutes = store
+            .assistant_settings(tenant_id, &connection.id)
+            .await?
+            .map(|row| crate::assistant::settings::AssistantSettings::from_row(&row).pause_minutes)
+            .unwrap_or(crate::assistant::settings::DEFAULT_PAUSE_MINUTES);
+        let until = now + minutes * 60_000;
+        store
+            .pause_assistant_in(&mut tx, &conversation_id, until, PAUSED_BY_PERSON, now)
+            .await?;
+        Some(until)
+    } else {
+        None
+    };
     let preview = views::preview(&kind, Some(&type_object));
     store
         .touch_conversations(
@@ -446,6 +488,19 @@ pub async fn enqueue(
     tx.commit().await.map_err(StoreError::from)?;
     outbox.jobs_wakeup.notify_one();
     metrics::counter!("wagate_messages_queued_total").increment(1);
+    if let Some(until) = paused_until {
+        outbox.events.publish(Event {
+            tenant_id: tenant_id.to_owned(),
+            kind: crate::realtime::kind::CONVERSATION_UPDATED,
+            data: json!({
+                "id": conversation_id,
+                "assistant": {
+                    "paused_until": crate::clock::rfc3339(until),
+                    "paused_reason": PAUSED_BY_PERSON,
+                },
+            }),
+        });
+    }
 
     let message = MessageRow {
         id,
@@ -477,6 +532,7 @@ pub async fn enqueue(
             file_size: m.file_size,
             filename: m.filename,
         }),
+        sent_by: Some(request.sent_by.as_str().to_owned()),
     };
     outbox.events.publish(Event {
         tenant_id: tenant_id.to_owned(),

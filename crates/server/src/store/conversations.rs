@@ -20,6 +20,9 @@ pub struct ConversationRow {
     pub last_inbound_at: Option<i64>,
     pub last_inbound_wamid: Option<String>,
     pub window_expires_at: Option<i64>,
+    /// Until when the assistant leaves this conversation to people, and why.
+    pub assistant_paused_until: Option<i64>,
+    pub assistant_paused_reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -27,7 +30,8 @@ pub struct ConversationRow {
 const SELECT: &str =
     "SELECT v.id, v.tenant_id, v.connection_id, v.contact_id, c.wa_id AS contact_wa_id,
         c.name AS contact_name, v.unread_count, v.last_message_at, v.last_message_preview,
-        v.last_inbound_at, v.last_inbound_wamid, v.window_expires_at, v.created_at, v.updated_at
+        v.last_inbound_at, v.last_inbound_wamid, v.window_expires_at, v.assistant_paused_until,
+        v.assistant_paused_reason, v.created_at, v.updated_at
      FROM conversations v JOIN contacts c ON c.id = v.contact_id";
 
 fn from_row(row: &AnyRow) -> Result<ConversationRow, StoreError> {
@@ -44,6 +48,8 @@ fn from_row(row: &AnyRow) -> Result<ConversationRow, StoreError> {
         last_inbound_at: col(row, "last_inbound_at")?,
         last_inbound_wamid: col(row, "last_inbound_wamid")?,
         window_expires_at: col(row, "window_expires_at")?,
+        assistant_paused_until: col(row, "assistant_paused_until")?,
+        assistant_paused_reason: col(row, "assistant_paused_reason")?,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
     })

@@ -49,6 +49,9 @@ pub struct MessageRow {
     pub accepted_at: Option<i64>,
     /// The file the message carries, when it is one wagate fetched or stored.
     pub media: Option<MessageMedia>,
+    /// Outbound: who queued it ("person", "assistant", "automation"); `None` for echoes and
+    /// messages from before this was kept.
+    pub sent_by: Option<String>,
 }
 
 /// What a message shows of its file: whether it is here yet, and what it is.
@@ -66,7 +69,7 @@ pub struct MessageMedia {
 const SELECT: &str = "SELECT m.id, m.tenant_id, m.connection_id, m.conversation_id, m.contact_id,
         c.wa_id AS contact_wa_id, c.name AS contact_name, m.direction, m.wamid, m.type, m.payload,
         m.status, m.status_rank, m.error_code, m.error_title, m.error_message, m.message_at,
-        m.created_at, m.updated_at, m.send_started_at, m.accepted_at, m.media_id,
+        m.created_at, m.updated_at, m.send_started_at, m.accepted_at, m.media_id, m.sent_by,
         md.status AS media_status, md.failure_reason AS media_failure_reason,
         md.mime_type AS media_mime_type, md.file_size AS media_file_size,
         md.filename AS media_filename
@@ -108,6 +111,7 @@ fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
             }),
             None => None,
         },
+        sent_by: col(row, "sent_by")?,
     })
 }
 
@@ -130,6 +134,8 @@ pub struct NewMessage<'a> {
     pub idempotency_key: Option<&'a str>,
     /// The file this message carries, when wagate keeps it.
     pub media_id: Option<&'a str>,
+    /// Outbound: who queued it.
+    pub sent_by: Option<&'a str>,
 }
 
 /// Meta's error on a failed message, as shown to the user.
@@ -256,7 +262,7 @@ impl Store {
 }
 
 /// Parameters of one row of the multi-row insert.
-const MESSAGE_PARAMETERS: usize = 15;
+const MESSAGE_PARAMETERS: usize = 16;
 /// Rows per multi-row insert.
 const MESSAGES_PER_STATEMENT: usize = 64;
 
@@ -279,7 +285,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
                      direction, wamid, type, payload, status, status_rank, message_at, created_at,
-                     idempotency_key, media_id, updated_at)
+                     idempotency_key, media_id, sent_by, updated_at)
                  VALUES {values}
                  ON CONFLICT (connection_id, wamid) DO NOTHING
                  RETURNING id"
@@ -301,7 +307,8 @@ impl Store {
                     .bind(m.message_at)
                     .bind(m.now)
                     .bind(m.idempotency_key)
-                    .bind(m.media_id);
+                    .bind(m.media_id)
+                    .bind(m.sent_by);
             }
             for row in query.fetch_all(&mut *conn).await? {
                 inserted.insert(col(&row, "id")?);

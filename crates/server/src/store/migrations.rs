@@ -29,6 +29,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_templates_media.sql"),
         include_str!("../../migrations/postgres/0004_templates_media.sql"),
     ),
+    (
+        "0005_assistant.sql",
+        include_str!("../../migrations/sqlite/0005_assistant.sql"),
+        include_str!("../../migrations/postgres/0005_assistant.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

@@ -6,6 +6,7 @@
 //! webhooks is a second SQLite file with its own writer, so storing a webhook never waits for the
 //! processor's writes. On PostgreSQL all of these are one pool and one database.
 
+pub mod assistant;
 pub mod connections;
 pub mod contacts;
 pub mod conversations;

@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod assistant;
 mod browser;
 mod connections;
 mod dashboard;
