@@ -12,6 +12,7 @@ pub mod messages;
 pub mod ops;
 pub mod templates;
 pub mod usage;
+pub mod webhook_endpoints;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .merge(templates::router())
         .merge(media::router())
         .merge(usage::router())
+        .merge(webhook_endpoints::router())
         .route(
             "/events",
             axum::routing::get(crate::realtime::socket::upgrade),

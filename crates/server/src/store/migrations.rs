@@ -29,6 +29,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0004_templates_media.sql"),
         include_str!("../../migrations/postgres/0004_templates_media.sql"),
     ),
+    (
+        "0006_webhook_endpoints.sql",
+        include_str!("../../migrations/sqlite/0006_webhook_endpoints.sql"),
+        include_str!("../../migrations/postgres/0006_webhook_endpoints.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

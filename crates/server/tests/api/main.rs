@@ -12,3 +12,4 @@ mod outbound;
 mod reads;
 mod security;
 mod templates;
+mod webhook_endpoints;
