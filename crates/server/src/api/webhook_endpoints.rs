@@ -64,7 +64,10 @@ fn render_with_secret(row: &EndpointRow, secret: &SecretString) -> Value {
     body
 }
 
-fn render_delivery(row: &DeliveryRow, attempts: &[crate::store::webhook_endpoints::AttemptRow]) -> Value {
+fn render_delivery(
+    row: &DeliveryRow,
+    attempts: &[crate::store::webhook_endpoints::AttemptRow],
+) -> Value {
     json!({
         "id": row.id,
         "endpoint_id": row.endpoint_id,

@@ -21,9 +21,7 @@ use super::sign::signature;
 use crate::clock::now_ms;
 use crate::config::HookSettings;
 use crate::store::Store;
-use crate::store::webhook_endpoints::{
-    AttemptOutcome, ClaimedDelivery, NextStep, Recorded,
-};
+use crate::store::webhook_endpoints::{AttemptOutcome, ClaimedDelivery, NextStep, Recorded};
 use crate::vault::{SecretSlot, Vault};
 
 pub const SIGNATURE_HEADER: &str = "x-wagate-signature";
@@ -178,9 +176,15 @@ impl Worker {
                 error,
                 after,
             } if delivery.round_attempts < self.settings.max_attempts => {
-                let wait = after.unwrap_or_else(|| backoff_with_jitter(delivery.round_attempts, &self.settings));
+                let wait = after.unwrap_or_else(|| {
+                    backoff_with_jitter(delivery.round_attempts, &self.settings)
+                });
                 let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 4);
-                (*status, Some(error.as_str()), NextStep::RetryAt(now + wait_ms))
+                (
+                    *status,
+                    Some(error.as_str()),
+                    NextStep::RetryAt(now + wait_ms),
+                )
             }
             Answer::Retry { status, error, .. } | Answer::Final { status, error } => {
                 (*status, Some(error.as_str()), NextStep::Failed)
@@ -229,7 +233,9 @@ impl Worker {
                 self.hooks.endpoints_changed(&delivery.tenant_id);
             }
             Ok(Recorded::LeaseLost) => {
-                tracing::warn!("the delivery's lease ran out during the attempt; another worker has it")
+                tracing::warn!(
+                    "the delivery's lease ran out during the attempt; another worker has it"
+                )
             }
             // The lease lapses and the delivery is attempted again: at least once, never lost.
             Err(error) => tracing::warn!(error = %error, "could not record the webhook attempt"),
@@ -241,7 +247,11 @@ impl Worker {
     }
 
     async fn post(&self, delivery: &ClaimedDelivery) -> Answer {
-        let endpoint = match self.store.webhook_endpoint_by_id(&delivery.endpoint_id).await {
+        let endpoint = match self
+            .store
+            .webhook_endpoint_by_id(&delivery.endpoint_id)
+            .await
+        {
             Ok(Some(endpoint)) => endpoint,
             Ok(None) => {
                 return Answer::Final {
@@ -276,7 +286,10 @@ impl Worker {
             .client
             .post(&endpoint.url)
             .header(CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature(secret.expose_secret().as_bytes(), body))
+            .header(
+                SIGNATURE_HEADER,
+                signature(secret.expose_secret().as_bytes(), body),
+            )
             .header(EVENT_ID_HEADER, &delivery.event_id)
             .header(EVENT_TYPE_HEADER, &delivery.event_type)
             .header(DELIVERY_HEADER, &delivery.id)
@@ -327,7 +340,13 @@ fn classify(status: StatusCode, headers: &HeaderMap) -> Answer {
 
 /// `Retry-After` in seconds (the HTTP-date form is not read; the usual backoff applies then).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
 }
 
@@ -363,14 +382,23 @@ mod tests {
     fn answers_are_retried_only_when_waiting_can_help() {
         let none = HeaderMap::new();
         assert_eq!(classify(StatusCode::OK, &none), Answer::Delivered(200));
-        assert!(matches!(classify(StatusCode::NO_CONTENT, &none), Answer::Delivered(204)));
+        assert!(matches!(
+            classify(StatusCode::NO_CONTENT, &none),
+            Answer::Delivered(204)
+        ));
         for retried in [500, 502, 503, 408, 429] {
             let status = StatusCode::from_u16(retried).unwrap();
-            assert!(matches!(classify(status, &none), Answer::Retry { .. }), "{retried}");
+            assert!(
+                matches!(classify(status, &none), Answer::Retry { .. }),
+                "{retried}"
+            );
         }
         for final_ in [400, 401, 403, 404, 410, 422, 301, 302] {
             let status = StatusCode::from_u16(final_).unwrap();
-            assert!(matches!(classify(status, &none), Answer::Final { .. }), "{final_}");
+            assert!(
+                matches!(classify(status, &none), Answer::Final { .. }),
+                "{final_}"
+            );
         }
     }
 
@@ -386,7 +414,10 @@ mod tests {
                 after: Some(Duration::from_secs(7)),
             }
         );
-        headers.insert(RETRY_AFTER, "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap());
+        headers.insert(
+            RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
         assert_eq!(retry_after(&headers), None);
     }
 

@@ -328,7 +328,7 @@ impl Endpoints<'_> {
         {
             Resend::Queued(row) => {
                 self.hooks.wake_worker();
-                Ok(row)
+                Ok(*row)
             }
             Resend::InFlight => Err(EndpointError::DeliveryInFlight),
             Resend::NotFound => Err(EndpointError::DeliveryNotFound),

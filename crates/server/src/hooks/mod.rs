@@ -122,7 +122,12 @@ impl Hooks {
             .map(|c| Arc::clone(&c.subscriptions))
     }
 
-    pub(crate) fn cache(&self, tenant_id: &str, subscriptions: Arc<Vec<Subscription>>, generation: u64) {
+    pub(crate) fn cache(
+        &self,
+        tenant_id: &str,
+        subscriptions: Arc<Vec<Subscription>>,
+        generation: u64,
+    ) {
         if self.generation() != generation {
             return;
         }
@@ -200,7 +205,10 @@ mod tests {
     #[test]
     fn events_are_queued_by_their_conversation() {
         assert_eq!(
-            ordering_key(&event(kind::MESSAGE_CREATED, json!({"id": "m", "conversation_id": "c1"}))),
+            ordering_key(&event(
+                kind::MESSAGE_CREATED,
+                json!({"id": "m", "conversation_id": "c1"})
+            )),
             "c1"
         );
         assert_eq!(

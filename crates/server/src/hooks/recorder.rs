@@ -130,7 +130,8 @@ async fn record(hooks: &Hooks, store: &Store, events: Vec<Arc<Event>>) {
             Err(error) => {
                 tracing::error!(error = %error, deliveries = rows.len(),
                     "storing webhook deliveries failed; these events are lost for the endpoints");
-                metrics::counter!("wagate_hooks_events_dropped_total").increment(events.len() as u64);
+                metrics::counter!("wagate_hooks_events_dropped_total")
+                    .increment(events.len() as u64);
             }
         }
     }

@@ -195,7 +195,7 @@ pub const REASON_DISABLED_BY_TENANT: &str = "disabled through the API";
 /// The outcome of asking for a re-send.
 #[derive(Debug, Clone)]
 pub enum Resend {
-    Queued(DeliveryRow),
+    Queued(Box<DeliveryRow>),
     /// An attempt is in flight right now.
     InFlight,
     NotFound,
@@ -232,8 +232,9 @@ impl Store {
         tenant_id: &str,
         id: &str,
     ) -> Result<Option<EndpointRow>, StoreError> {
-        let sql =
-            format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2");
+        let sql = format!(
+            "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2"
+        );
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(tenant_id)
             .bind(id)
@@ -245,7 +246,10 @@ impl Store {
     }
 
     /// Any tenant's endpoint, for the delivery worker that holds a trusted id.
-    pub async fn webhook_endpoint_by_id(&self, id: &str) -> Result<Option<EndpointRow>, StoreError> {
+    pub async fn webhook_endpoint_by_id(
+        &self,
+        id: &str,
+    ) -> Result<Option<EndpointRow>, StoreError> {
         let sql = format!("SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1");
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -375,7 +379,11 @@ impl Store {
     }
 
     /// Deletes the endpoint with its deliveries and their attempts.
-    pub async fn delete_webhook_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
         // Explicit rather than left to ON DELETE CASCADE, which SQLite applies only with its
         // foreign-key pragma on.
@@ -647,13 +655,14 @@ impl Store {
             .fetch_optional_on(self, Durability::Full)
             .await?;
         if let Some(row) = row {
-            return Ok(Resend::Queued(delivery_from_row(&row)?));
+            return Ok(Resend::Queued(Box::new(delivery_from_row(&row)?)));
         }
-        let exists = sqlx::query("SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND id = $2")
-            .bind(endpoint_id)
-            .bind(delivery_id)
-            .fetch_optional(self.reader())
-            .await?;
+        let exists =
+            sqlx::query("SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 AND id = $2")
+                .bind(endpoint_id)
+                .bind(delivery_id)
+                .fetch_optional(self.reader())
+                .await?;
         Ok(if exists.is_some() {
             Resend::InFlight
         } else {

@@ -151,7 +151,9 @@ impl TestApp {
     /// The endpoint's delivery log, newest first.
     async fn deliveries(&self, endpoint_id: &str) -> Vec<Value> {
         let (status, body) = self
-            .get(&format!("/api/v1/webhook-endpoints/{endpoint_id}/deliveries"))
+            .get(&format!(
+                "/api/v1/webhook-endpoints/{endpoint_id}/deliveries"
+            ))
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["data"].as_array().cloned().unwrap_or_default()
@@ -434,21 +436,31 @@ mod disabling {
         let id = endpoint["id"].as_str().unwrap();
         let number = app.connect_number().await;
 
-        app.customer_writes(&number, "16505551234", "while down").await;
+        app.customer_writes(&number, "16505551234", "while down")
+            .await;
 
         eventually(Duration::from_secs(10), || async {
             app.get(&format!("/api/v1/webhook-endpoints/{id}")).await.1["status"] == "disabled"
         })
         .await;
         let (_, shown) = app.get(&format!("/api/v1/webhook-endpoints/{id}")).await;
-        assert!(shown["disabled_reason"].as_str().unwrap().contains("failed"), "{shown}");
+        assert!(
+            shown["disabled_reason"]
+                .as_str()
+                .unwrap()
+                .contains("failed"),
+            "{shown}"
+        );
         // Held, not attempted, while disabled.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(receiver.received().len(), 1);
         assert_eq!(app.deliveries(id).await[0]["status"], "pending");
 
         let (status, enabled) = app
-            .patch(&format!("/api/v1/webhook-endpoints/{id}"), json!({"enabled": true}))
+            .patch(
+                &format!("/api/v1/webhook-endpoints/{id}"),
+                json!({"enabled": true}),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{enabled}");
         assert_eq!(enabled["status"], "enabled");
@@ -458,12 +470,14 @@ mod disabling {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_endpoint_failing_for_longer_than_allowed_is_disabled_and_a_patch_enables_it_sqlite() {
+    async fn an_endpoint_failing_for_longer_than_allowed_is_disabled_and_a_patch_enables_it_sqlite()
+    {
         body(Db::Sqlite).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_endpoint_failing_for_longer_than_allowed_is_disabled_and_a_patch_enables_it_postgres() {
+    async fn an_endpoint_failing_for_longer_than_allowed_is_disabled_and_a_patch_enables_it_postgres()
+     {
         if postgres_url().is_some() {
             body(Db::Postgres).await;
         }
