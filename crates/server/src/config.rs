@@ -155,6 +155,51 @@ pub struct SettingsArgs {
     )]
     pub media_max_bytes: u64,
 
+    /// Attempts at delivering one event to a tenant's webhook endpoint before it is failed.
+    #[arg(
+        long,
+        env = "WAGATE_HOOKS_MAX_ATTEMPTS",
+        default_value_t = 12,
+        global = true
+    )]
+    pub hooks_max_attempts: u32,
+
+    /// Milliseconds before the first retry of a webhook delivery; each retry waits about twice as long.
+    #[arg(
+        long,
+        env = "WAGATE_HOOKS_FIRST_BACKOFF_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub hooks_first_backoff_ms: u64,
+
+    /// The longest wait between two attempts of a webhook delivery, in seconds.
+    #[arg(
+        long,
+        env = "WAGATE_HOOKS_MAX_BACKOFF_SECS",
+        default_value_t = 3600,
+        global = true
+    )]
+    pub hooks_max_backoff_secs: u64,
+
+    /// Seconds a tenant's endpoint may take to answer a webhook before the attempt fails.
+    #[arg(
+        long,
+        env = "WAGATE_HOOKS_TIMEOUT_SECS",
+        default_value_t = 10,
+        global = true
+    )]
+    pub hooks_timeout_secs: u64,
+
+    /// An endpoint whose every attempt has failed for this many seconds is disabled.
+    #[arg(
+        long,
+        env = "WAGATE_HOOKS_DISABLE_AFTER_SECS",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub hooks_disable_after_secs: u64,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -218,7 +263,34 @@ pub struct Settings {
     pub media_fetch_attempts: i64,
     /// The largest inbound file kept.
     pub media_max_bytes: u64,
+    /// Outbound webhooks to the tenants' own endpoints.
+    pub hooks: HookSettings,
     pub log_json: bool,
+}
+
+/// How webhooks to the tenants' endpoints are retried and given up.
+#[derive(Debug, Clone, Copy)]
+pub struct HookSettings {
+    /// Attempts per delivery (a re-send starts a new count).
+    pub max_attempts: i64,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// An endpoint failing every attempt for this long is disabled.
+    pub disable_after: Duration,
+}
+
+impl Default for HookSettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 12,
+            first_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(3600),
+            timeout: Duration::from_secs(10),
+            disable_after: Duration::from_secs(86_400),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -302,6 +374,13 @@ impl SettingsArgs {
                 .then(|| Duration::from_secs(self.template_sync_secs.max(10))),
             media_fetch_attempts: i64::from(self.media_fetch_attempts.clamp(1, 100)),
             media_max_bytes: self.media_max_bytes.max(1024),
+            hooks: HookSettings {
+                max_attempts: i64::from(self.hooks_max_attempts.clamp(1, 100)),
+                first_backoff: Duration::from_millis(self.hooks_first_backoff_ms.max(1)),
+                max_backoff: Duration::from_secs(self.hooks_max_backoff_secs.max(1)),
+                timeout: Duration::from_secs(self.hooks_timeout_secs.clamp(1, 60)),
+                disable_after: Duration::from_secs(self.hooks_disable_after_secs),
+            },
             log_json,
         })
     }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod connections;
 pub mod demo;
 mod embedded;
+pub mod hooks;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;

@@ -13,6 +13,7 @@ pub mod messages;
 pub mod ops;
 pub mod templates;
 pub mod usage;
+pub mod webhook_endpoints;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(templates::router())
         .merge(media::router())
         .merge(usage::router())
+        .merge(webhook_endpoints::router())
         .route(
             "/events",
             axum::routing::get(crate::realtime::socket::upgrade),

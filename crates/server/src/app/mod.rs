@@ -117,6 +117,7 @@ impl Application {
         let media: Arc<dyn crate::media::MediaStorage> = Arc::new(
             crate::media::LocalDirStorage::new(settings.data_dir.join("media")),
         );
+        let hooks = crate::hooks::Hooks::new();
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -126,7 +127,8 @@ impl Application {
             ingest,
             webhook_keys: Arc::new(ConnectionKeys::new(Duration::from_secs(5), 10_000)),
             limiter,
-            events: EventBus::new(1024),
+            events: EventBus::new(1024).with_tap(hooks.tap()),
+            hooks,
             inbox_wakeup,
             jobs_wakeup: Arc::new(Notify::new()),
             template_sync_locks: Arc::default(),
@@ -196,7 +198,22 @@ impl Application {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let mut background = Vec::new();
+        // Every process publishes events, so every process records them for the endpoints.
+        // It stops after the others, so the events of the work they finish are recorded too.
+        let recorder_stop = CancellationToken::new();
+        let recorder = tokio::spawn(crate::hooks::recorder::run(
+            self.state.hooks.clone(),
+            self.state.store.clone(),
+            recorder_stop.clone(),
+        ));
         if self.roles.workers {
+            background.push(tokio::spawn(crate::hooks::deliver::run(
+                self.state.store.clone(),
+                Arc::clone(&self.state.vault),
+                self.state.hooks.clone(),
+                self.state.settings.hooks,
+                stop.clone(),
+            )));
             let processor = Processor::new(
                 self.state.store.clone(),
                 self.state.events.clone(),
@@ -252,6 +269,8 @@ impl Application {
         for task in background {
             let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
         }
+        recorder_stop.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(10), recorder).await;
         store.close().await;
         serve_result
     }

@@ -30,6 +30,8 @@ pub struct AppState {
     /// Connection keys and app secrets recently used by webhooks.
     pub webhook_keys: Arc<ConnectionKeys>,
     pub events: EventBus,
+    /// Outbound webhooks to the tenants' own endpoints (fed by `events`).
+    pub hooks: crate::hooks::Hooks,
     /// Woken after each inbox commit so the processor starts at once instead of polling.
     pub inbox_wakeup: Arc<Notify>,
     /// Woken when a job is enqueued for now.

@@ -35,9 +35,19 @@ pub mod kind {
     pub const TEMPLATES_SYNCED: &str = "templates.synced";
 }
 
+/// Something besides the WebSockets that wants the published events (the tenants' outbound
+/// webhooks). `offer` runs inside `publish`, so it must only hand the event on, never wait.
+pub trait EventTap: Send + Sync {
+    fn offer(&self, event: &Arc<Event>);
+    /// Whether events are wanted at all now; when not (and no socket listens), publishers may
+    /// skip building them.
+    fn wants_events(&self) -> bool;
+}
+
 #[derive(Clone)]
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Event>>,
+    tap: Option<Arc<dyn EventTap>>,
 }
 
 impl EventBus {
@@ -45,18 +55,28 @@ impl EventBus {
     /// and skips ahead rather than holding memory for everyone.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(16));
-        Self { sender }
+        Self { sender, tap: None }
+    }
+
+    /// The same bus, also handing every event to `tap`.
+    pub fn with_tap(mut self, tap: Arc<dyn EventTap>) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     pub fn publish(&self, event: Event) {
         metrics::counter!("wagate_events_published_total", "type" => event.kind).increment(1);
+        let event = Arc::new(event);
+        if let Some(tap) = &self.tap {
+            tap.offer(&event);
+        }
         // No subscriber is not an error: events are for whoever is listening now.
-        let _ = self.sender.send(Arc::new(event));
+        let _ = self.sender.send(event);
     }
 
     /// Whether anyone listens; work done only to build events can be skipped when nobody does.
     pub fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0
+        self.sender.receiver_count() > 0 || self.tap.as_ref().is_some_and(|t| t.wants_events())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

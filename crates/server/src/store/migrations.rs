@@ -34,6 +34,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0005_assistant.sql"),
         include_str!("../../migrations/postgres/0005_assistant.sql"),
     ),
+    (
+        "0006_webhook_endpoints.sql",
+        include_str!("../../migrations/sqlite/0006_webhook_endpoints.sql"),
+        include_str!("../../migrations/postgres/0006_webhook_endpoints.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

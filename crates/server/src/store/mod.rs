@@ -20,6 +20,7 @@ pub mod statuses;
 pub mod templates;
 pub mod tenants;
 pub mod usage;
+pub mod webhook_endpoints;
 
 use std::path::Path;
 use std::str::FromStr;

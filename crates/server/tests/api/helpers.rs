@@ -246,6 +246,13 @@ impl TestApp {
             template_sync_interval: None,
             media_fetch_attempts: 3,
             media_max_bytes: 100 * 1024 * 1024,
+            hooks: wagate::config::HookSettings {
+                first_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_millis(200),
+                // Enough that a receiver refusing for a few seconds is still retried.
+                max_attempts: 50,
+                ..wagate::config::HookSettings::default()
+            },
             log_json: false,
         };
         adjust(&mut settings);

@@ -13,3 +13,4 @@ mod outbound;
 mod reads;
 mod security;
 mod templates;
+mod webhook_endpoints;
