@@ -399,6 +399,22 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// ---- The chat header: take a conversation over from the assistant, or hand it back.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-assistant]");
+  if (!button) return;
+  const action = button.dataset.assistant === "resume" ? "resume" : "pause";
+  await busy(button, async () => {
+    try {
+      await api("POST", `/api/v1/conversations/${button.dataset.conversationId}/assistant/${action}`, {});
+      toast(action === "resume" ? "The assistant answers again" : "You are handling this conversation");
+      scheduleRefresh();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+});
+
 // ---- Webhook log: a parked webhook is put back in line.
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-retry-entry]");

@@ -48,6 +48,10 @@ pub struct OpenConversation {
     pub unread: i64,
     /// When the service window closes (RFC 3339), while it is open.
     pub window_closes_at: Option<String>,
+    /// Whether the connection answers automatically; then who handles this conversation shows.
+    pub assistant_on: bool,
+    /// Until when a person has the conversation (RFC 3339), while the assistant is paused.
+    pub assistant_paused_until: Option<String>,
     /// The rendered message items (see `messages.html`).
     pub items_html: String,
 }
@@ -214,7 +218,17 @@ async fn open_conversation(
     row: ConversationRow,
 ) -> Result<OpenConversation, PageError> {
     let items_html = message_items(state, tenant_id, &row.id, None).await?;
+    let assistant_on = state
+        .store
+        .connection(tenant_id, &row.connection_id)
+        .await?
+        .is_some_and(|c| c.auto_reply);
     Ok(OpenConversation {
+        assistant_on,
+        assistant_paused_until: row
+            .assistant_paused_until
+            .filter(|&at| at > now_ms())
+            .map(rfc3339),
         title: title(&row),
         window_closes_at: row
             .window_expires_at

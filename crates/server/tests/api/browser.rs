@@ -729,3 +729,62 @@ async fn files_show_in_the_chat_and_a_closed_window_leaves_only_the_template_pic
         "the photo's bytes are not served to another tenant"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chat_header_shows_who_answers_and_a_person_takes_over_from_the_assistant() {
+    let Some(browser) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let number = app.connect_number().await;
+    let (status, body) = json_of(
+        app.client
+            .put(app.url(&format!("/api/v1/connections/{}/assistant", number.id())))
+            .bearer_auth(&app.api_key)
+            .json(&serde_json::json!({
+                "auto_reply": true,
+                "faqs": [{"question": "Do you repair bikes?", "answer": "Yes, repairs take a day.", "keywords": ["repair"]}]
+            }))
+            .send()
+            .await
+            .expect("PUT"),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    app.customer_writes(&number, "4915112345901", "Can you repair my bike?")
+        .await;
+
+    browser
+        .sign_in(&app, &app.owner_email, OWNER_PASSWORD)
+        .await;
+    browser.goto(&app.url("/app/inbox")).await;
+    browser.click("a.conversation").await;
+    browser
+        .wait_for_text_in("#messages .message.out", "Yes, repairs take a day.")
+        .await;
+    browser
+        .wait_for_text_in("#handler.bot", "The assistant is answering")
+        .await;
+    browser.mark_page().await;
+    browser.screenshots("assistant-answering").await;
+
+    browser.click("[data-assistant=pause]").await;
+    browser
+        .wait_for_text_in("#handler.person", "A person is handling this")
+        .await;
+    let (_, list) = app.get("/api/v1/conversations").await;
+    assert_eq!(
+        list["data"][0]["assistant"]["paused_reason"],
+        "paused by a person"
+    );
+    browser.screenshots("assistant-paused").await;
+
+    browser.click("[data-assistant=resume]").await;
+    browser
+        .wait_for_text_in("#handler.bot", "The assistant is answering")
+        .await;
+    assert!(
+        browser.same_page().await,
+        "the header changed without a reload"
+    );
+}
