@@ -71,13 +71,7 @@ async fn replace(
     if let Some(on) = input.auto_reply
         && on != connection.auto_reply
     {
-        let connections = crate::connections::Connections {
-            store: &state.store,
-            vault: &state.vault,
-            graph: &state.graph,
-            webhook_keys: &state.webhook_keys,
-        };
-        let view = connections
+        let view = super::connections::service(&state)
             .update(
                 &auth.tenant_id,
                 &id,
@@ -142,7 +136,13 @@ async fn pause(
         .store
         .set_assistant_pause(&auth.tenant_id, &id, Some((until, PAUSED_BY_HAND)), now)
         .await?;
-    publish_handler_change(&state, &id, &auth.tenant_id, Some(until), PAUSED_BY_HAND);
+    publish_handler_change(
+        &state.events,
+        &id,
+        &auth.tenant_id,
+        Some(until),
+        PAUSED_BY_HAND,
+    );
     Ok(Json(json!({
         "conversation_id": id,
         "assistant": {"paused_until": crate::clock::rfc3339(until), "paused_reason": PAUSED_BY_HAND},
@@ -161,7 +161,7 @@ async fn resume(
     {
         return Err(ApiError::NotFound("conversation"));
     }
-    publish_handler_change(&state, &id, &auth.tenant_id, None, "");
+    publish_handler_change(&state.events, &id, &auth.tenant_id, None, "");
     Ok(Json(json!({
         "conversation_id": id,
         "assistant": {"paused_until": null, "paused_reason": null},

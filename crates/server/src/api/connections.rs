@@ -23,7 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/connections/{id}/test", post(test))
 }
 
-fn service(state: &AppState) -> Connections<'_> {
+pub(super) fn service(state: &AppState) -> Connections<'_> {
     Connections {
         store: &state.store,
         vault: &state.vault,

@@ -11,7 +11,8 @@ const COMMON: &[&str] = &[
     "uma", "vocês", "você",
 ];
 
-fn words(text: &str) -> Vec<String> {
+/// The words of `text`, lower-cased.
+pub fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -29,7 +30,7 @@ fn significant(text: &str) -> Vec<String> {
 }
 
 /// Whether `phrase` (one word or several) appears in `said` as whole words.
-fn contains_phrase(said: &[String], phrase: &str) -> bool {
+pub fn contains_phrase(said: &[String], phrase: &str) -> bool {
     let phrase = words(phrase);
     !phrase.is_empty()
         && said

@@ -20,7 +20,7 @@ use crate::clock::now_ms;
 use crate::jobs::JobFailure;
 use crate::outbound::enqueue::{Outbox, SendError, SendRequest, SentBy, enqueue};
 use crate::phone::PhoneNumber;
-use crate::realtime::{Event, kind};
+use crate::realtime::{Event, EventBus, kind};
 use crate::store::connections::{ConnectionRow, STATUS_DISCONNECTED};
 use crate::store::jobs::{Job, NewJob};
 use crate::store::messages::{DIRECTION_INBOUND, MessageQuery, MessageRow};
@@ -181,7 +181,7 @@ pub async fn run_reply(state: &AppState, job: &Job) -> Result<(), JobFailure> {
             .await
             .map_err(retry)?;
         publish_handler_change(
-            state,
+            &state.events,
             &conversation.id,
             tenant_id,
             Some(until),
@@ -398,19 +398,10 @@ pub fn system_prompt(
 
 /// Whether the customer asked for a person in so many words.
 pub fn asks_for_person(phrases: &[String], said: &str) -> bool {
-    let words: Vec<String> = said
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
-    phrases.iter().any(|phrase| {
-        let wanted: Vec<String> = phrase
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        !wanted.is_empty() && words.windows(wanted.len()).any(|w| w == wanted.as_slice())
-    })
+    let words = faq::words(said);
+    phrases
+        .iter()
+        .any(|phrase| faq::contains_phrase(&words, phrase))
 }
 
 async fn send_answer(
@@ -450,13 +441,13 @@ async fn send_answer(
 
 /// Tells the tenant's screens who handles the conversation now.
 pub fn publish_handler_change(
-    state: &AppState,
+    events: &EventBus,
     conversation_id: &str,
     tenant_id: &str,
     paused_until: Option<i64>,
     reason: &str,
 ) {
-    state.events.publish(Event {
+    events.publish(Event {
         tenant_id: tenant_id.to_owned(),
         kind: kind::CONVERSATION_UPDATED,
         data: json!({

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rand::Rng;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use secrecy::ExposeSecret;
@@ -365,13 +364,9 @@ fn describe(error: &reqwest::Error) -> String {
     }
 }
 
-/// Exponential backoff with full jitter, so many failing deliveries do not all come back at once.
+/// The jobs' backoff, with the delivery settings' first and longest waits.
 fn backoff_with_jitter(round_attempts: i64, settings: &HookSettings) -> Duration {
-    let first = settings.first_backoff.as_millis() as u64;
-    let max = settings.max_backoff.as_millis() as u64;
-    let exponent = u32::try_from(round_attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let ceiling = first.saturating_mul(1u64 << exponent).min(max).max(1);
-    Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
+    crate::jobs::jittered_backoff(round_attempts, settings.first_backoff, settings.max_backoff)
 }
 
 #[cfg(test)]

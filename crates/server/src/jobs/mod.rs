@@ -175,11 +175,18 @@ async fn run_one(state: &AppState, worker: &str, job: Job, config: RunnerConfig)
 
 /// Exponential backoff with full jitter, so many failed jobs do not all come back at once.
 fn backoff_with_jitter(attempts: i64, config: RunnerConfig) -> i64 {
-    let first = config.first_backoff.as_millis() as i64;
-    let max = config.max_backoff.as_millis() as i64;
-    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
-    let ceiling = first.saturating_mul(1i64 << exponent).min(max).max(1);
-    rand::rng().random_range(ceiling / 2..=ceiling)
+    let delay = jittered_backoff(attempts, config.first_backoff, config.max_backoff);
+    i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The wait before attempt `attempts + 1`: `first` doubled per attempt up to `max`, drawn from
+/// its upper half, so many failures do not all come back at once.
+pub fn jittered_backoff(attempts: i64, first: Duration, max: Duration) -> Duration {
+    let first = first.as_millis() as u64;
+    let max = max.as_millis() as u64;
+    let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let ceiling = first.saturating_mul(1u64 << exponent).min(max).max(1);
+    Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
 }
 
 #[cfg(test)]

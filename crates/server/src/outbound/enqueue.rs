@@ -489,17 +489,13 @@ pub async fn enqueue(
     outbox.jobs_wakeup.notify_one();
     metrics::counter!("wagate_messages_queued_total").increment(1);
     if let Some(until) = paused_until {
-        outbox.events.publish(Event {
-            tenant_id: tenant_id.to_owned(),
-            kind: crate::realtime::kind::CONVERSATION_UPDATED,
-            data: json!({
-                "id": conversation_id,
-                "assistant": {
-                    "paused_until": crate::clock::rfc3339(until),
-                    "paused_reason": PAUSED_BY_PERSON,
-                },
-            }),
-        });
+        crate::assistant::reply::publish_handler_change(
+            outbox.events,
+            &conversation_id,
+            tenant_id,
+            Some(until),
+            PAUSED_BY_PERSON,
+        );
     }
 
     let message = MessageRow {
