@@ -8,6 +8,7 @@ pub mod api;
 pub mod app;
 pub mod assistant;
 pub mod auth;
+pub mod automation;
 pub mod bench;
 pub mod cli;
 pub mod clock;

@@ -55,6 +55,18 @@ impl FieldErrors {
         self.fields.is_empty()
     }
 
+    /// The same problems with `prefix.` before each field: the checks of a nested object.
+    pub fn prefixed(self, prefix: &str) -> Self {
+        let mut fields = self.fields;
+        let mut out = Self::new();
+        for field in self.order {
+            if let Some(problem) = fields.remove(&field) {
+                out.insert(format!("{prefix}.{field}"), problem.reason, problem.limit);
+            }
+        }
+        out
+    }
+
     /// Whether a problem was recorded for `field`.
     pub fn has(&self, field: &str) -> bool {
         self.fields.contains_key(field)

@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod media;
 pub mod messages;
 pub mod ops;
+pub mod sequences;
 pub mod templates;
 pub mod usage;
 pub mod webhook_endpoints;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(templates::router())
         .merge(media::router())
         .merge(usage::router())
+        .merge(sequences::router())
         .merge(webhook_endpoints::router())
         .route(
             "/events",

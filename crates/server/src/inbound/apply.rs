@@ -80,6 +80,8 @@ pub struct Batch {
     conversations: HashMap<(String, String), String>,
     messages: Vec<PendingMessage>,
     touches: HashMap<String, PendingTouch>,
+    /// Whether each connection seen has sequences (or enrollments) that a message may move.
+    uses_sequences: HashMap<String, bool>,
 }
 
 impl Default for Batch {
@@ -166,6 +168,7 @@ impl Batch {
             conversations: HashMap::new(),
             messages: Vec::new(),
             touches: HashMap::new(),
+            uses_sequences: HashMap::new(),
         }
     }
 
@@ -355,6 +358,21 @@ impl Batch {
                     .await?;
                 self.jobs_queued += 1;
             }
+            if m.direction == DIRECTION_INBOUND
+                && self.uses_sequences(store, &m.connection_id).await?
+            {
+                // Stop on reply, opt-out, resume and first-message enrollment, queued with the
+                // message like the assistant's answer.
+                crate::automation::inbound::enqueue_inbound(
+                    store,
+                    conn,
+                    &row.tenant_id,
+                    &row.id,
+                    now,
+                )
+                .await?;
+                self.jobs_queued += 1;
+            }
             if m.direction == DIRECTION_OUTBOUND {
                 apply_waiting_status(store, conn, &mut row, now).await?;
             } else {
@@ -478,6 +496,20 @@ impl Batch {
         {
             pending.newest_inbound = Some((row.message_at, wamid.to_owned()));
         }
+    }
+
+    /// Whether the connection has sequences a customer message may move (looked up once per batch).
+    async fn uses_sequences(
+        &mut self,
+        store: &Store,
+        connection_id: &str,
+    ) -> Result<bool, StoreError> {
+        if let Some(used) = self.uses_sequences.get(connection_id) {
+            return Ok(*used);
+        }
+        let used = store.connection_uses_sequences(connection_id).await?;
+        self.uses_sequences.insert(connection_id.to_owned(), used);
+        Ok(used)
     }
 
     /// Whether the connection (looked up by this batch already) answers automatically.

@@ -132,6 +132,12 @@ async fn run_one(state: &AppState, worker: &str, job: Job, config: RunnerConfig)
         crate::media::fetch::FETCH_JOB => crate::media::fetch::run_fetch(state, &job).await,
         crate::templates::sync::SYNC_JOB => crate::templates::sync::run_sync(state, &job).await,
         crate::assistant::reply::REPLY_JOB => crate::assistant::reply::run_reply(state, &job).await,
+        crate::automation::scheduler::STEP_JOB => {
+            crate::automation::scheduler::run_step(state, &job).await
+        }
+        crate::automation::inbound::INBOUND_JOB => {
+            crate::automation::inbound::run_inbound(state, &job).await
+        }
         other => Err(JobFailure::Permanent(format!(
             "no handler for job kind {other}"
         ))),

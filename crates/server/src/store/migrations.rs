@@ -39,6 +39,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0006_webhook_endpoints.sql"),
         include_str!("../../migrations/postgres/0006_webhook_endpoints.sql"),
     ),
+    (
+        "0007_sequences.sql",
+        include_str!("../../migrations/sqlite/0007_sequences.sql"),
+        include_str!("../../migrations/postgres/0007_sequences.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

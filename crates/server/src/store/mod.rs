@@ -19,6 +19,7 @@ pub mod sessions;
 pub mod statuses;
 pub mod templates;
 pub mod tenants;
+pub mod sequences;
 pub mod usage;
 pub mod webhook_endpoints;
 

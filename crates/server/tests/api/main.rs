@@ -12,5 +12,6 @@ mod media;
 mod outbound;
 mod reads;
 mod security;
+mod sequences;
 mod templates;
 mod webhook_endpoints;
