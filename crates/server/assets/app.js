@@ -560,3 +560,194 @@ document.addEventListener("click", async (event) => {
     }
   });
 });
+
+// ---- The assistant's settings: the form becomes the API's settings document and is saved with
+// PUT; the API's reason for each field that is wrong is shown under that field.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("#add-faq")) {
+    const template = document.getElementById("faq-row-template");
+    const rows = document.getElementById("faq-rows");
+    if (!template || !rows) return;
+    rows.appendChild(template.content.cloneNode(true));
+    rows.lastElementChild?.querySelector("[data-faq=question]")?.focus();
+  }
+  const remove = event.target.closest("[data-remove-faq]");
+  if (remove) remove.closest(".faq-row")?.remove();
+});
+
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  const form = input.closest && input.closest("#assistant-form");
+  if (!form) return;
+  if (input.name === "hours_limited") document.getElementById("assistant-hours").hidden = !input.checked;
+  if (input.name === "remove_provider") {
+    for (const name of ["provider_base_url", "provider_model", "provider_api_key"]) {
+      form.elements[name].disabled = input.checked;
+    }
+  }
+});
+
+// "a, b ,, c" -> ["a", "b", "c"]
+const commaList = (text) => text.split(",").map((part) => part.trim()).filter(Boolean);
+
+// A whole number as a number; anything else as typed, for the API to say what it must be.
+function wholeNumber(text) {
+  const trimmed = text.trim();
+  return trimmed !== "" && Number.isInteger(Number(trimmed)) ? Number(trimmed) : trimmed;
+}
+
+// Answers the settings document, and the FAQ rows in the order they were sent (the API names a
+// problem by its index: faqs[2].answer).
+function assistantDocument(form) {
+  const field = (name) => form.elements[name];
+  const sentRows = [];
+  const faqs = [];
+  form.querySelectorAll("#faq-rows .faq-row").forEach((row) => {
+    const value = (part) => row.querySelector(`[data-faq=${part}]`).value;
+    if (!value("question").trim() && !value("answer").trim() && !value("keywords").trim()) return;
+    sentRows.push(row);
+    faqs.push({ question: value("question"), answer: value("answer"), keywords: commaList(value("keywords")) });
+  });
+  const baseUrl = field("provider_base_url").value.trim();
+  const model = field("provider_model").value.trim();
+  const apiKey = field("provider_api_key").value.trim();
+  const removed = field("remove_provider")?.checked;
+  let provider = null;
+  if (!removed && (baseUrl || model || apiKey)) {
+    provider = { base_url: baseUrl, model };
+    // Left out, the stored key is kept.
+    if (apiKey) provider.api_key = apiKey;
+  }
+  let hours = null;
+  if (field("hours_limited").checked) {
+    const days = {};
+    form.querySelectorAll("[data-day]").forEach((input) => {
+      const ranges = commaList(input.value).map((range) => {
+        const [from, to = ""] = range.split(/\s*[-–]\s*/);
+        return [from.trim(), to.trim()];
+      });
+      if (ranges.length) days[input.dataset.day] = ranges;
+    });
+    hours = { utc_offset: field("hours_utc_offset").value.trim(), days };
+  }
+  const settings = {
+    auto_reply: field("auto_reply").checked,
+    system_prompt: field("system_prompt").value,
+    business_facts: field("business_facts").value,
+    faqs,
+    reply_language: field("reply_language").value || null,
+    provider,
+    history_length: wholeNumber(field("history_length").value),
+    hours,
+    handoff_phrases: commaList(field("handoff_phrases").value),
+    pause_minutes: wholeNumber(field("pause_minutes").value),
+    model_timeout_seconds: wholeNumber(field("model_timeout_seconds").value),
+  };
+  return { settings, sentRows };
+}
+
+function clearFieldErrors(form) {
+  form.querySelectorAll("[data-error-for]").forEach((note) => {
+    note.hidden = true;
+    note.textContent = "";
+  });
+  form.querySelectorAll("[aria-invalid]").forEach((input) => input.removeAttribute("aria-invalid"));
+}
+
+// Puts each of the API's field problems under its field; answers the ones with no place on the page.
+function showFieldErrors(form, fields, sentRows) {
+  const unplaced = [];
+  for (const [name, reason] of Object.entries(fields || {})) {
+    const faq = /^faqs\[(\d+)\]\.(\w+)$/.exec(name);
+    const scope = faq ? sentRows[Number(faq[1])] : form;
+    const note = scope && scope.querySelector(`[data-error-for="${faq ? `faq.${faq[2]}` : name}"]`);
+    if (!note) {
+      unplaced.push(`${name}: ${reason}`);
+      continue;
+    }
+    note.textContent = reason;
+    note.hidden = false;
+    const input = note.previousElementSibling?.querySelector("input, textarea, select");
+    if (input) input.setAttribute("aria-invalid", "true");
+  }
+  return unplaced;
+}
+
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (form.id !== "assistant-form") return;
+  event.preventDefault();
+  const error = document.getElementById("assistant-error");
+  const saved = document.getElementById("assistant-saved");
+  const button = document.getElementById("assistant-save");
+  error.hidden = true;
+  saved.hidden = true;
+  clearFieldErrors(form);
+  const { settings, sentRows } = assistantDocument(form);
+  const id = form.dataset.connectionId;
+  await busy(button, async () => {
+    try {
+      await api("PUT", `/api/v1/connections/${encodeURIComponent(id)}/assistant`, settings);
+    } catch (failure) {
+      const details = failure.body && failure.body.error && failure.body.error.details;
+      const unplaced = showFieldErrors(form, details && details.fields, sentRows);
+      error.textContent = `Not saved: ${failure.message}`;
+      if (unplaced.length) error.textContent += ` (${unplaced.join("; ")})`;
+      error.hidden = false;
+      form.querySelector('[aria-invalid="true"]')?.focus();
+      return;
+    }
+    await showStoredAssistant(id);
+  });
+});
+
+// After a save the page shows what is stored (the API tidies keywords, URLs and the key's note).
+async function showStoredAssistant(id) {
+  const url = `/app/assistant?connection=${encodeURIComponent(id)}`;
+  try {
+    const response = await fetch(url, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`The server answered ${response.status}.`);
+    const next = new DOMParser().parseFromString(await response.text(), "text/html");
+    for (const part of ["assistant-numbers", "assistant-form"]) {
+      const fresh = next.getElementById(part);
+      if (fresh) document.getElementById(part)?.replaceWith(fresh);
+    }
+  } catch (failure) {
+    // Saved all the same; the form keeps what was typed.
+    console.warn("reloading the settings failed", failure);
+  }
+  const saved = document.getElementById("assistant-saved");
+  if (saved) saved.hidden = false;
+  toast("Saved");
+}
+
+// ---- Contact page: enroll the contact in a sequence, or stop an enrollment.
+document.addEventListener("submit", async (event) => {
+  const form = event.target.closest("#enroll-form");
+  if (!form) return;
+  event.preventDefault();
+  const sequenceId = form.querySelector("select[name=sequence_id]").value;
+  await busy(form.querySelector("button[type=submit]"), async () => {
+    try {
+      await api("POST", `/api/v1/sequences/${sequenceId}/enrollments`, { contact_id: form.dataset.contactId });
+      toast("Enrolled");
+      location.reload();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+});
+
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-stop-enrollment]");
+  if (!button) return;
+  await busy(button, async () => {
+    try {
+      await api("POST", `/api/v1/sequences/${button.dataset.sequenceId}/enrollments/${button.dataset.stopEnrollment}/stop`, {});
+      toast("Stopped");
+      location.reload();
+    } catch (failure) {
+      toast(failure.message, "error");
+    }
+  });
+});

@@ -3,6 +3,7 @@
 //! through the REST API with the session cookie, so the rules live in one place.
 
 mod assets;
+mod assistant;
 mod contacts;
 pub mod cookies;
 mod error;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/app/inbox/template", get(template_picker::form))
         .route("/app/inbox/template-preview", get(template_picker::preview))
         .route("/app/integrations", get(pages::integrations))
+        .route("/app/assistant", get(assistant::page))
         .route("/app/settings", get(pages::settings))
         .route("/app/settings/api-key", post(pages::regenerate_api_key))
         .route("/app/settings/password", post(users::change_password))

@@ -788,3 +788,223 @@ async fn the_chat_header_shows_who_answers_and_a_person_takes_over_from_the_assi
         "the header changed without a reload"
     );
 }
+
+impl Browser {
+    /// Scrolls `css` to the middle of the window, for a screenshot of that part of a long page.
+    async fn scroll_to(&self, css: &str) {
+        let element = self.wait_for(css).await;
+        self.client
+            .execute(
+                "arguments[0].scrollIntoView({block: 'center'}); return true;",
+                vec![serde_json::to_value(&element).expect("element as an argument")],
+            )
+            .await
+            .expect("scroll");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_assistant_page_saves_a_numbers_settings_shows_the_apis_errors_and_never_the_key() {
+    let Some(browser) = open_browser().await else {
+        return;
+    };
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let number = app.connect_number().await;
+    let settings_path = format!("/api/v1/connections/{}/assistant", number.id());
+    const KEY: &str = "sk-test-never-shown-4821";
+
+    browser
+        .sign_in(&app, &app.owner_email, OWNER_PASSWORD)
+        .await;
+    browser.click("nav a[href='/app/assistant']").await;
+    browser.wait_for("#assistant-form").await;
+    browser.click("input[name=auto_reply]").await;
+    browser
+        .fill(
+            "textarea[name=system_prompt]",
+            "You answer for Acme Bikes. Be brief.",
+        )
+        .await;
+    browser.click("#add-faq").await;
+    let faq = "#faq-rows .faq-row:last-child";
+    browser
+        .fill(
+            &format!("{faq} [data-faq=question]"),
+            "Do you repair bikes?",
+        )
+        .await;
+    browser
+        .fill(
+            &format!("{faq} [data-faq=answer]"),
+            "Yes, repairs take a day.",
+        )
+        .await;
+    browser
+        .fill(&format!("{faq} [data-faq=keywords]"), "Repair, fix")
+        .await;
+    browser
+        .wait_for("select[name=reply_language]")
+        .await
+        .select_by_value("es")
+        .await
+        .expect("choose a language");
+    browser
+        .fill("input[name=provider_base_url]", "ftp://models.example")
+        .await;
+    browser
+        .fill("input[name=provider_model]", "acme-small")
+        .await;
+    browser.fill("input[name=provider_api_key]", KEY).await;
+    browser.fill("input[name=history_length]", "500").await;
+    browser
+        .fill("input[name=handoff_phrases]", "agent, talk to someone")
+        .await;
+    browser.click("#assistant-save").await;
+
+    // Each problem is shown under its field in the API's words, and nothing is stored.
+    let base_url_error = browser
+        .wait_for_text("[data-error-for='provider.base_url']")
+        .await;
+    assert!(
+        base_url_error.contains("must be the http(s) URL of an OpenAI-compatible API"),
+        "{base_url_error}"
+    );
+    let history_error = browser
+        .wait_for_text("[data-error-for=history_length]")
+        .await;
+    assert_eq!(history_error, "must be a whole number from 0 to 50");
+    let summary = browser.wait_for_text("#assistant-error").await;
+    assert!(summary.starts_with("Not saved:"), "{summary}");
+    browser
+        .attribute_becomes("input[name=provider_base_url]", "aria-invalid", "true")
+        .await;
+    let (_, stored) = app.get(&settings_path).await;
+    assert_eq!(stored["auto_reply"], false, "{stored}");
+    assert!(stored["provider"].is_null(), "{stored}");
+    browser
+        .scroll_to("[data-error-for='provider.base_url']")
+        .await;
+    browser.screenshots("assistant-errors").await;
+
+    browser
+        .fill(
+            "input[name=provider_base_url]",
+            "https://models.example/v1/",
+        )
+        .await;
+    browser.fill("input[name=history_length]", "8").await;
+    browser.click("input[name=hours_limited]").await;
+    browser.fill("input[name=hours_utc_offset]", "+01:00").await;
+    browser.fill("input[name=hours_mon]", "09:00-18:00").await;
+    browser.click("#assistant-save").await;
+    browser.wait_for_text_in("#assistant-saved", "Saved").await;
+
+    let (status, stored) = app.get(&settings_path).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{stored}");
+    assert_eq!(stored["auto_reply"], true, "{stored}");
+    assert_eq!(
+        stored["system_prompt"],
+        "You answer for Acme Bikes. Be brief."
+    );
+    assert_eq!(
+        stored["faqs"],
+        json!([{"question": "Do you repair bikes?", "answer": "Yes, repairs take a day.", "keywords": ["repair", "fix"]}])
+    );
+    assert_eq!(stored["reply_language"], "es");
+    assert_eq!(
+        stored["provider"],
+        json!({"base_url": "https://models.example/v1", "model": "acme-small", "has_api_key": true})
+    );
+    assert_eq!(stored["history_length"], 8);
+    assert_eq!(
+        stored["handoff_phrases"],
+        json!(["agent", "talk to someone"])
+    );
+    assert_eq!(
+        stored["hours"],
+        json!({"utc_offset": "+01:00", "days": {"mon": [["09:00", "18:00"]]}})
+    );
+    assert!(!stored.to_string().contains(KEY));
+
+    // After a reload the page shows what is stored, and of the key only that there is one.
+    browser
+        .goto(&app.url(&format!("/app/assistant?connection={}", number.id())))
+        .await;
+    let value = |css: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .wait_for(css)
+                .await
+                .prop("value")
+                .await
+                .expect("value")
+                .unwrap_or_default()
+        }
+    };
+    assert_eq!(
+        value("textarea[name=system_prompt]").await,
+        "You answer for Acme Bikes. Be brief."
+    );
+    assert_eq!(
+        value("#faq-rows .faq-row [data-faq=answer]").await,
+        "Yes, repairs take a day."
+    );
+    assert_eq!(
+        value("#faq-rows .faq-row [data-faq=keywords]").await,
+        "repair, fix"
+    );
+    assert_eq!(value("select[name=reply_language]").await, "es");
+    assert_eq!(
+        value("input[name=provider_base_url]").await,
+        "https://models.example/v1"
+    );
+    assert_eq!(value("input[name=provider_api_key]").await, "");
+    assert_eq!(value("input[name=hours_mon]").await, "09:00-18:00");
+    let note = browser.wait_for_text("#assistant-key-note").await;
+    assert!(note.contains("A key is stored"), "{note}");
+    let source = browser.client.source().await.expect("page source");
+    assert!(!source.contains(KEY), "the key is on the page");
+    browser.screenshots("assistant-settings").await;
+    browser.scroll_to("#assistant-key-note").await;
+    browser.screenshots("assistant-settings-model").await;
+
+    // Saving again without typing a key keeps the stored one.
+    browser.click("#assistant-save").await;
+    browser.wait_for_text_in("#assistant-saved", "Saved").await;
+    let (_, stored) = app.get(&settings_path).await;
+    assert_eq!(stored["provider"]["has_api_key"], true, "{stored}");
+
+    // An agent reads the settings but cannot change them.
+    browser.goto(&app.url("/app/users")).await;
+    browser
+        .fill(
+            "form[action='/app/users'] input[name=email]",
+            "agent@example.com",
+        )
+        .await;
+    browser
+        .click("form[action='/app/users'] button[type=submit]")
+        .await;
+    let temporary = browser.wait_for_text("#temporary-password").await;
+    browser.click("header form button[type=submit]").await;
+    browser.wait_for("form input[name=email]").await;
+    browser
+        .sign_in(&app, "agent@example.com", temporary.trim())
+        .await;
+    browser.goto(&app.url("/app/assistant")).await;
+    let note = browser.wait_for_text("#assistant-read-only").await;
+    assert!(note.contains("Only owners and admins"), "{note}");
+    assert!(
+        browser
+            .client
+            .find(Locator::Css("#assistant-save"))
+            .await
+            .is_err(),
+        "an agent has no Save button"
+    );
+    assert_eq!(
+        value("textarea[name=system_prompt]").await,
+        "You answer for Acme Bikes. Be brief."
+    );
+}
