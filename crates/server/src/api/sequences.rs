@@ -240,9 +240,13 @@ async fn enroll(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let target = enroll_target(&body)?;
     let service = Sequences::from_state(&state);
-    let row = service
-        .enroll(&auth.tenant_id, &id, target, enrolled_by::API)
-        .await?;
+    // A signed-in user enrolls from the dashboard; an API key is the tenant's own systems.
+    let by = if auth.role.is_some() {
+        enrolled_by::DASHBOARD
+    } else {
+        enrolled_by::API
+    };
+    let row = service.enroll(&auth.tenant_id, &id, target, by).await?;
     let sequence = service.get(&auth.tenant_id, &id).await?;
     let history = state.store.sequence_events(&row.id).await?;
     Ok((

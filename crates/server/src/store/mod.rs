@@ -15,11 +15,11 @@ pub mod jobs;
 pub mod media;
 pub mod messages;
 mod migrations;
+pub mod sequences;
 pub mod sessions;
 pub mod statuses;
 pub mod templates;
 pub mod tenants;
-pub mod sequences;
 pub mod usage;
 pub mod webhook_endpoints;
 

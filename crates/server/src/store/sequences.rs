@@ -590,3 +590,45 @@ impl Store {
             .transpose()
     }
 }
+
+impl Store {
+    /// A contact's enrollments through any of the tenant's numbers, newest first.
+    pub async fn contact_enrollments(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+        limit: i64,
+    ) -> Result<Vec<EnrollmentRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ENROLLMENT_COLUMNS} FROM sequence_enrollments
+             WHERE tenant_id = $1 AND contact_id = $2 ORDER BY created_at DESC, id DESC LIMIT $3"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(contact_id)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(enrollment_from_row)
+            .collect()
+    }
+
+    /// A sequence of the tenant by id, deleted or not, for showing old enrollments.
+    pub async fn sequence_including_deleted(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> Result<Option<SequenceRow>, StoreError> {
+        let sql =
+            format!("SELECT {SEQUENCE_COLUMNS} FROM sequences WHERE id = $1 AND tenant_id = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(self.reader())
+            .await?
+            .as_ref()
+            .map(sequence_from_row)
+            .transpose()
+    }
+}

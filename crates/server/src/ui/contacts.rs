@@ -14,6 +14,7 @@ use crate::clock::rfc3339;
 use crate::store::connections::STATUS_CONNECTED;
 use crate::store::contacts::ContactRow;
 use crate::store::messages::{DIRECTION_INBOUND, MessageQuery};
+use crate::store::sequences::{STATE_ACTIVE, STATE_COMPLETED, STATE_STOPPED, STATE_WAITING};
 
 const CONTACTS_SHOWN: i64 = 200;
 const TIMELINE_MESSAGES: i64 = 100;
@@ -100,6 +101,81 @@ struct ContactPage {
     message_link: String,
     opens_chat: bool,
     timeline: Vec<Activity>,
+    /// The tenant's sequences, to enroll the contact in.
+    sequences: Vec<SequenceOption>,
+    enrollments: Vec<EnrollmentItem>,
+}
+
+pub struct SequenceOption {
+    pub id: String,
+    pub name: String,
+}
+
+/// One of the contact's enrollments: where it is and what happened last.
+pub struct EnrollmentItem {
+    pub id: String,
+    pub sequence_id: String,
+    pub sequence_name: String,
+    pub state: String,
+    pub progress: String,
+    pub next_run: String,
+    pub last_event: String,
+    pub live: bool,
+}
+
+const ENROLLMENTS_SHOWN: i64 = 20;
+
+async fn enrollment_items(
+    state: &AppState,
+    tenant_id: &str,
+    contact_id: &str,
+) -> Result<Vec<EnrollmentItem>, PageError> {
+    let mut items = Vec::new();
+    for row in state
+        .store
+        .contact_enrollments(tenant_id, contact_id, ENROLLMENTS_SHOWN)
+        .await?
+    {
+        let sequence = state
+            .store
+            .sequence_including_deleted(tenant_id, &row.sequence_id)
+            .await?;
+        let total = sequence
+            .as_ref()
+            .and_then(|s| crate::automation::steps_of(s).ok())
+            .map_or(0, |steps| steps.len());
+        let last = state.store.sequence_events(&row.id).await?.pop();
+        let progress = match row.state.as_str() {
+            STATE_ACTIVE | STATE_WAITING => format!("step {} of {total}", row.step + 1),
+            STATE_COMPLETED => format!("all {total} steps"),
+            _ => format!("stopped at step {} of {total}", row.step + 1),
+        };
+        items.push(EnrollmentItem {
+            live: row.is_live(),
+            id: row.id,
+            sequence_id: row.sequence_id,
+            sequence_name: sequence.map_or_else(|| "(deleted)".to_owned(), |s| s.name),
+            state: match row.state.as_str() {
+                STATE_WAITING => "waiting for the customer to write".to_owned(),
+                STATE_STOPPED => format!(
+                    "stopped: {}",
+                    row.stopped_reason
+                        .as_deref()
+                        .unwrap_or("by hand")
+                        .replace('_', " ")
+                ),
+                other => other.to_owned(),
+            },
+            progress,
+            next_run: row
+                .next_run_at
+                .filter(|_| row.state == STATE_ACTIVE)
+                .map(rfc3339)
+                .unwrap_or_default(),
+            last_event: last.map(|e| e.event.replace('_', " ")).unwrap_or_default(),
+        });
+    }
+    Ok(items)
 }
 
 pub async fn show(
@@ -179,6 +255,17 @@ pub async fn show(
         ));
     }
     timeline.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    let sequences = state
+        .store
+        .sequences(&tenant_id)
+        .await?
+        .into_iter()
+        .map(|s| SequenceOption {
+            id: s.id,
+            name: s.name,
+        })
+        .collect();
+    let enrollments = enrollment_items(&state, &tenant_id, &contact.id).await?;
     let page = Layout::of(&state, &signed, "contacts").await?;
     Ok(Html(
         ContactPage {
@@ -187,6 +274,8 @@ pub async fn show(
             message_link,
             opens_chat,
             timeline: timeline.into_iter().map(|(_, a)| a).collect(),
+            sequences,
+            enrollments,
         }
         .render()?,
     ))

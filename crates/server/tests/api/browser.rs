@@ -14,6 +14,8 @@ use serde_json::json;
 
 use crate::helpers::*;
 
+mod sequences;
+
 /// How long an element may take to appear.
 const PATIENCE: Duration = Duration::from_secs(10);
 
