@@ -200,6 +200,17 @@ pub struct SettingsArgs {
     )]
     pub hooks_disable_after_secs: u64,
 
+    /// Let tenants register webhook endpoints on loopback and private addresses (off: only public
+    /// endpoints are called, so no tenant can make wagate reach into its own network).
+    #[arg(
+        long,
+        env = "WAGATE_HOOKS_ALLOW_PRIVATE_URLS",
+        default_value_t = false,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub hooks_allow_private_urls: bool,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -279,6 +290,8 @@ pub struct HookSettings {
     pub timeout: Duration,
     /// An endpoint failing every attempt for this long is disabled.
     pub disable_after: Duration,
+    /// Whether endpoints on loopback and private addresses may be registered and called.
+    pub allow_private_urls: bool,
 }
 
 impl Default for HookSettings {
@@ -289,6 +302,7 @@ impl Default for HookSettings {
             max_backoff: Duration::from_secs(3600),
             timeout: Duration::from_secs(10),
             disable_after: Duration::from_secs(86_400),
+            allow_private_urls: false,
         }
     }
 }
@@ -380,6 +394,7 @@ impl SettingsArgs {
                 max_backoff: Duration::from_secs(self.hooks_max_backoff_secs.max(1)),
                 timeout: Duration::from_secs(self.hooks_timeout_secs.clamp(1, 60)),
                 disable_after: Duration::from_secs(self.hooks_disable_after_secs),
+                allow_private_urls: self.hooks_allow_private_urls,
             },
             log_json,
         })

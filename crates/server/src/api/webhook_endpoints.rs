@@ -40,6 +40,7 @@ fn service(state: &AppState) -> Endpoints<'_> {
         store: &state.store,
         vault: &state.vault,
         hooks: &state.hooks,
+        allow_private_urls: state.settings.hooks.allow_private_urls,
     }
 }
 

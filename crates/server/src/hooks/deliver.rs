@@ -68,7 +68,11 @@ struct Worker {
 }
 
 pub fn client(settings: &HookSettings) -> Result<reqwest::Client, DeliverError> {
-    Ok(reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder();
+    if let Some(resolver) = super::address::resolver(settings.allow_private_urls) {
+        builder = builder.dns_resolver(resolver);
+    }
+    Ok(builder
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
         .redirect(reqwest::redirect::Policy::none())
@@ -280,6 +284,20 @@ impl Worker {
                 };
             }
         };
+        // Registered when private addresses were allowed, or spelled as an address the resolver
+        // never sees: checked again at every attempt.
+        if !self.settings.allow_private_urls
+            && let Some(reason) = url::Url::parse(&endpoint.url)
+                .ok()
+                .as_ref()
+                .and_then(url::Url::host)
+                .and_then(|host| super::address::refuse_host(&host))
+        {
+            return Answer::Final {
+                status: None,
+                error: format!("the endpoint URL {reason}"),
+            };
+        }
         let body = delivery.body.as_bytes();
         let request = self
             .client

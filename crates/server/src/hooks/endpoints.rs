@@ -146,9 +146,29 @@ pub struct Endpoints<'a> {
     pub store: &'a Store,
     pub vault: &'a Vault,
     pub hooks: &'a Hooks,
+    /// Whether loopback and private addresses may be registered (`WAGATE_HOOKS_ALLOW_PRIVATE_URLS`).
+    pub allow_private_urls: bool,
 }
 
 impl Endpoints<'_> {
+    /// The URL, unless it names a private host and those are not allowed.
+    fn callable(&self, url: EndpointUrl) -> Result<EndpointUrl, String> {
+        if self.allow_private_urls {
+            return Ok(url);
+        }
+        match url::Url::parse(url.as_str())
+            .ok()
+            .as_ref()
+            .and_then(url::Url::host)
+        {
+            Some(host) => match super::address::refuse_host(&host) {
+                Some(reason) => Err(reason.to_owned()),
+                None => Ok(url),
+            },
+            None => Err("must name a host".into()),
+        }
+    }
+
     /// Registers an endpoint; the answer carries its secret, which is never shown again.
     pub async fn create(
         &self,
@@ -157,6 +177,7 @@ impl Endpoints<'_> {
     ) -> Result<(EndpointRow, SecretString), EndpointError> {
         let mut errors = FieldErrors::new();
         let url = EndpointUrl::parse(&input.url)
+            .and_then(|url| self.callable(url))
             .map_err(|reason| errors.add("url", reason))
             .ok();
         let events = parse_events(&input.events)
@@ -218,7 +239,7 @@ impl Endpoints<'_> {
             ..EndpointChanges::default()
         };
         if let Some(url) = &input.url {
-            match EndpointUrl::parse(url) {
+            match EndpointUrl::parse(url).and_then(|url| self.callable(url)) {
                 Ok(url) => changes.url = Some(url.as_str().to_owned()),
                 Err(reason) => errors.add("url", reason),
             }

@@ -6,6 +6,7 @@
 //! subscribed endpoint; the delivery worker ([`deliver`]) claims rows and POSTs them. An event is
 //! recorded after the change it describes was committed, so a crash between the two loses it.
 
+pub mod address;
 pub mod deliver;
 pub mod endpoints;
 pub mod recorder;

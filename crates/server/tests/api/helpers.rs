@@ -251,6 +251,8 @@ impl TestApp {
                 max_backoff: Duration::from_millis(200),
                 // Enough that a receiver refusing for a few seconds is still retried.
                 max_attempts: 50,
+                // The receivers of these tests listen on 127.0.0.1.
+                allow_private_urls: true,
                 ..wagate::config::HookSettings::default()
             },
             log_json: false,

@@ -487,3 +487,50 @@ mod disabling {
         }
     }
 }
+
+/// Without `WAGATE_HOOKS_ALLOW_PRIVATE_URLS`, no tenant can point wagate at its own machine or
+/// network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_on_loopback_and_private_addresses_are_refused_by_default() {
+    let app = TestApp::spawn_with(Db::Sqlite, |s| s.hooks.allow_private_urls = false).await;
+    for url in [
+        "http://127.0.0.1:5432/",
+        "http://localhost:6379/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.7/in",
+        "http://[::1]:8080/in",
+    ] {
+        let (status, refused) = app
+            .post(
+                "/api/v1/webhook-endpoints",
+                json!({"url": url, "events": ["message.created"]}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {refused}");
+        assert_eq!(refused["error"]["details"]["field"], "url", "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("WAGATE_HOOKS_ALLOW_PRIVATE_URLS"),
+            "{refused}"
+        );
+    }
+    let (status, created) = app
+        .post(
+            "/api/v1/webhook-endpoints",
+            json!({"url": "https://hooks.example.com/wagate", "events": ["message.created"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, refused) = app
+        .patch(
+            &format!(
+                "/api/v1/webhook-endpoints/{}",
+                created["id"].as_str().unwrap()
+            ),
+            json!({"url": "http://127.0.0.1:9/"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+}
