@@ -19,7 +19,7 @@ use crate::store::assistant::{AssistantSettingsRow, KeyChange};
 use crate::store::{Store, StoreError};
 use crate::vault::{SecretSlot, Vault};
 
-use settings::{AssistantSettings, SettingsInput};
+use settings::{ApiKeyInput, AssistantSettings, SettingsInput};
 
 /// Saves `input` for the connection (sealing a new model key) and answers what is stored now.
 pub async fn save_settings(
@@ -31,12 +31,12 @@ pub async fn save_settings(
 ) -> Result<AssistantSettings, StoreError> {
     let s = &input.settings;
     let key = match (&s.provider, &input.api_key) {
-        (None, _) => KeyChange::Clear,
-        (Some(_), Some(key)) => KeyChange::Set(vault.seal(
+        (None, _) | (Some(_), ApiKeyInput::Clear) => KeyChange::Clear,
+        (Some(_), ApiKeyInput::Set(key)) => KeyChange::Set(vault.seal(
             SecretSlot::new("assistant_settings", "provider_api_key", connection_id),
             key,
         )),
-        (Some(_), None) => KeyChange::Keep,
+        (Some(_), ApiKeyInput::Keep) => KeyChange::Keep,
     };
     let now = now_ms();
     let row = AssistantSettingsRow {

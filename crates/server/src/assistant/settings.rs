@@ -138,12 +138,21 @@ impl AssistantSettings {
     }
 }
 
+/// `provider.api_key` in a PUT: left out keeps the stored key, `null` removes it (a provider
+/// that needs none), a string replaces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiKeyInput {
+    Keep,
+    Clear,
+    Set(String),
+}
+
 /// What `PUT /api/v1/connections/{id}/assistant` asked for.
 #[derive(Debug, Clone)]
 pub struct SettingsInput {
     pub settings: AssistantSettings,
-    /// `Some(key)`: store this key; `None` with a provider: keep the stored one.
-    pub api_key: Option<String>,
+    /// What happens to the stored model key (with no provider, it is removed regardless).
+    pub api_key: ApiKeyInput,
     /// `auto_reply` when the body gives it.
     pub auto_reply: Option<bool>,
 }
@@ -212,7 +221,7 @@ impl SettingsInput {
                 ),
             }
         }
-        let mut api_key = None;
+        let mut api_key = ApiKeyInput::Keep;
         if let Some(provider) = present("provider")
             && let Some((p, key)) = parse_provider(&mut errors, provider)
         {
@@ -360,7 +369,7 @@ fn parse_faqs(errors: &mut FieldErrors, value: &Value) -> Vec<Faq> {
     faqs
 }
 
-fn parse_provider(errors: &mut FieldErrors, value: &Value) -> Option<(Provider, Option<String>)> {
+fn parse_provider(errors: &mut FieldErrors, value: &Value) -> Option<(Provider, ApiKeyInput)> {
     let Some(object) = value.as_object() else {
         errors.add(
             "provider",
@@ -408,16 +417,17 @@ fn parse_provider(errors: &mut FieldErrors, value: &Value) -> Option<(Provider, 
         }
     };
     let api_key = match object.get("api_key") {
-        None | Some(Value::Null) => None,
+        None => ApiKeyInput::Keep,
+        Some(Value::Null) => ApiKeyInput::Clear,
         Some(Value::String(key)) if !key.trim().is_empty() && key.len() <= 1000 => {
-            Some(key.trim().to_owned())
+            ApiKeyInput::Set(key.trim().to_owned())
         }
         Some(_) => {
             errors.add(
                 "provider.api_key",
-                "must be the provider's API key (a string); leave it out to keep the stored one",
+                "must be the provider's API key (a string), null to remove the stored one, or left out to keep it",
             );
-            None
+            ApiKeyInput::Keep
         }
     };
     Some((
@@ -494,7 +504,12 @@ mod tests {
                 .map(|p| p.base_url.as_str()),
             Some("https://api.example.com/v1")
         );
-        assert_eq!(input.api_key.as_deref(), Some("sk-1"));
+        assert_eq!(input.api_key, ApiKeyInput::Set("sk-1".to_owned()));
+        let cleared = SettingsInput::parse(&json!({
+            "provider": {"base_url": "http://127.0.0.1:11434/v1", "model": "local", "api_key": null}
+        }))
+        .unwrap();
+        assert_eq!(cleared.api_key, ApiKeyInput::Clear);
         assert_eq!(input.settings.handoff_phrases, vec!["agent"]);
 
         let errors = SettingsInput::parse(&json!({

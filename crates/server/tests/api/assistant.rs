@@ -130,6 +130,16 @@ on_both_databases! {
                 .any(|r| r.typing_indicator)
         })
         .await;
+
+        // A provider that needs no key: `api_key: null` removes the stored one, the provider stays.
+        let cleared = app
+            .configure_assistant(&number, json!({
+                "auto_reply": true,
+                "provider": {"base_url": model.base_url(), "model": "fake-1", "api_key": null},
+            }))
+            .await;
+        assert_eq!(cleared["provider"]["has_api_key"], false, "{cleared}");
+        assert_eq!(cleared["provider"]["model"], "fake-1", "{cleared}");
         model.shutdown().await;
     }
 
