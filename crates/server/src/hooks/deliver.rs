@@ -355,17 +355,26 @@ fn classify(status: StatusCode, headers: &HeaderMap) -> Answer {
     }
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is not read; the usual backoff applies then).
+/// `Retry-After`, in seconds or as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
+    let raw = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    let wait = match raw.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => {
+            let at = time::PrimitiveDateTime::parse(raw, HTTP_DATE)
+                .ok()?
+                .assume_utc();
+            let ms = (at.unix_timestamp_nanos() / 1_000_000) as i64 - now_ms();
+            Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
+
+/// The IMF-fixdate form of an HTTP date, the one senders must use.
+const HTTP_DATE: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
 
 /// A transport error in words, without the URL (which may carry the tenant's own token).
 fn describe(error: &reqwest::Error) -> String {
@@ -427,10 +436,21 @@ mod tests {
                 after: Some(Duration::from_secs(7)),
             }
         );
+        // A date in the past means now; one ahead means until then.
         headers.insert(
             RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO));
+        let in_a_minute = time::OffsetDateTime::now_utc() + time::Duration::seconds(60);
+        let formatted = in_a_minute.format(HTTP_DATE).unwrap();
+        headers.insert(RETRY_AFTER, formatted.parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(
+            wait > Duration::from_secs(55) && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        headers.insert(RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after(&headers), None);
     }
 
