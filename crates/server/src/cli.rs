@@ -75,6 +75,10 @@ pub enum BenchCommand {
     /// Template messages queued for one number and then for many; prints sends per second per
     /// number against Meta's limit and in aggregate.
     Send(crate::bench::SendBenchArgs),
+    /// Signed webhooks resent like Meta and template sends while the server is killed with
+    /// SIGKILL every few seconds; checks every message is stored once and every send ends sent
+    /// once or failed with a reason; prints one JSON summary.
+    Crash(crate::bench::CrashBenchArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -107,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => migrate(settings).await,
         Command::Bench(BenchCommand::Ingest(args)) => crate::bench::ingest(settings, args).await,
         Command::Bench(BenchCommand::Send(args)) => crate::bench::send(settings, args).await,
+        Command::Bench(BenchCommand::Crash(args)) => crate::bench::crash(settings, args).await,
     }
 }
 

@@ -5,8 +5,10 @@
 //! project's emulator, which only answers the credential check when the connection is created.
 //! Bodies are built and signed before the clock starts, so the load loop only sends and measures.
 
+mod crash;
 mod send;
 
+pub use crash::{CrashBenchArgs, crash};
 pub use send::{SendBenchArgs, send};
 
 use std::collections::{BTreeMap, HashSet};

@@ -1,6 +1,7 @@
 //! The `wagate` binary as people run it: separate processes for the server and the emulator,
 //! configured by environment, driven over HTTP; and the server killed with SIGKILL mid-traffic.
 
+mod crash;
 mod demo;
 mod sending;
 
@@ -486,6 +487,7 @@ fn every_command_has_help_and_migrate_is_repeatable() {
         vec!["migrate", "--help"],
         vec!["bench", "ingest", "--help"],
         vec!["bench", "send", "--help"],
+        vec!["bench", "crash", "--help"],
     ] {
         let output = Command::new(BIN).args(&args).output().unwrap();
         assert!(output.status.success(), "wagate {args:?} --help");
