@@ -31,10 +31,16 @@ impl Store {
         conn: &mut Conn,
         s: &NewStatus<'_>,
     ) -> Result<(), StoreError> {
+        // The unique index treats NULLs as distinct, so a status whose timestamp is not a number
+        // (stored as NULL) is looked for first; a numeric one is left to the index.
         sqlx::query(
             "INSERT INTO statuses (connection_id, wamid, status, status_rank, meta_timestamp,
                  recipient_id, payload, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM statuses
+                 WHERE connection_id = $1 AND wamid = $2 AND status = $3
+                   AND $5 IS NULL AND meta_timestamp IS NULL)
              ON CONFLICT (connection_id, wamid, status, meta_timestamp) DO NOTHING",
         )
         .bind(s.connection_id)
@@ -101,5 +107,87 @@ impl Store {
             })
         })
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::store::PoolSizes;
+    use crate::store::connections::{ConnectionRow, STATUS_CONNECTED};
+    use crate::store::tenants::NewTenant;
+
+    async fn store_with_a_connection(dir: &std::path::Path) -> Store {
+        let url = DatabaseUrl::Sqlite(format!("sqlite://{}", dir.join("wagate.db").display()));
+        let store = Store::connect(&url, PoolSizes::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .create_tenant(&NewTenant {
+                tenant_id: "t1",
+                name: "T",
+                user_id: "u1",
+                email: "t@example.com",
+                password_hash: "x",
+                api_key_id: "k1",
+                api_key_hash: "x",
+                api_key_prefix: "x",
+                now: 1,
+            })
+            .await
+            .unwrap();
+        store
+            .insert_connection(&ConnectionRow {
+                id: "c1".into(),
+                tenant_id: "t1".into(),
+                phone_number_id: "106540352242922".into(),
+                waba_id: None,
+                display_phone_number: "15550783881".into(),
+                verified_name: "T".into(),
+                quality_rating: None,
+                connection_key: "key".into(),
+                access_token: None,
+                app_secret: None,
+                verify_token: None,
+                status: STATUS_CONNECTED.into(),
+                status_reason: None,
+                auto_reply: false,
+                throughput_per_second: 80,
+                templates_synced_at: None,
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    /// Found by the webhook fuzz target: a status webhook whose `timestamp` is not digits,
+    /// delivered twice, left two status rows.
+    #[tokio::test]
+    async fn a_status_without_a_numeric_timestamp_is_stored_once_when_redelivered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_a_connection(dir.path()).await;
+        for meta_timestamp in [None, None, Some(1_750_030_073), Some(1_750_030_073)] {
+            let mut tx = store.begin().await.unwrap();
+            store
+                .insert_status(
+                    &mut tx,
+                    &NewStatus {
+                        connection_id: "c1",
+                        wamid: "wamid.1",
+                        status: "sent",
+                        status_rank: 1,
+                        meta_timestamp,
+                        recipient_id: None,
+                        payload: "{}",
+                        now: 2,
+                    },
+                )
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert_eq!(store.statuses_of("c1", "wamid.1").await.unwrap().len(), 2);
     }
 }
