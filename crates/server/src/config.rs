@@ -8,6 +8,8 @@ use clap::Args;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::limits::PerMinute;
+
 /// The settings every command reads. Each is an environment variable and a flag of the same meaning.
 #[derive(Debug, Clone, Args)]
 pub struct SettingsArgs {
@@ -211,6 +213,35 @@ pub struct SettingsArgs {
     )]
     pub hooks_allow_private_urls: bool,
 
+    /// API requests a minute for each API key, each signed-in user, and each client address
+    /// without valid credentials (0: no limit).
+    #[arg(
+        long,
+        env = "WAGATE_API_RATE_LIMIT",
+        default_value = "100",
+        global = true
+    )]
+    pub api_rate_limit: String,
+
+    /// Sign-in attempts a minute for each account and for each client address (0: no limit).
+    #[arg(
+        long,
+        env = "WAGATE_SIGNIN_RATE_LIMIT",
+        default_value = "10",
+        global = true
+    )]
+    pub signin_rate_limit: String,
+
+    /// Webhook POSTs a minute for each connection's URL, and for each sender of the shared
+    /// platform URL (0: no limit). High by default: see `RequestLimits::DEFAULT_WEBHOOK`.
+    #[arg(
+        long,
+        env = "WAGATE_WEBHOOK_RATE_LIMIT",
+        default_value = "30000",
+        global = true
+    )]
+    pub webhook_rate_limit: String,
+
     /// Log format: `text` for people, `json` for log collectors.
     #[arg(long, env = "WAGATE_LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: String,
@@ -276,7 +307,47 @@ pub struct Settings {
     pub media_max_bytes: u64,
     /// Outbound webhooks to the tenants' own endpoints.
     pub hooks: HookSettings,
+    /// Requests each caller may make a minute to the API, the sign-in form and the webhooks.
+    pub rate_limits: RequestLimits,
     pub log_json: bool,
+}
+
+/// How many requests each caller may make a minute; `None` means not limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Per API key, per signed-in user (the dashboard's calls), per address otherwise.
+    pub api: Option<PerMinute>,
+    /// Per account and per address, both counted on every attempt.
+    pub signin: Option<PerMinute>,
+    /// Per connection URL; the shared platform URL per sending address.
+    pub webhook: Option<PerMinute>,
+}
+
+impl RequestLimits {
+    pub const DEFAULT_API: PerMinute = PerMinute::new(100);
+    pub const DEFAULT_SIGNIN: PerMinute = PerMinute::new(10);
+    /// A number at Meta's default 80 messages a second can get up to three status webhooks per
+    /// message (sent, delivered, read) plus the customers' replies, about 15,000 a minute at
+    /// peak; twice that leaves room for the backlog Meta redelivers after an outage. A 429 only
+    /// delays delivery: Meta retries every webhook that did not get 200.
+    pub const DEFAULT_WEBHOOK: PerMinute = PerMinute::new(30_000);
+
+    /// No limit anywhere (benchmarks, tests that call far faster than people do).
+    pub const OFF: Self = Self {
+        api: None,
+        signin: None,
+        webhook: None,
+    };
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            api: Some(Self::DEFAULT_API),
+            signin: Some(Self::DEFAULT_SIGNIN),
+            webhook: Some(Self::DEFAULT_WEBHOOK),
+        }
+    }
 }
 
 /// How webhooks to the tenants' endpoints are retried and given up.
@@ -364,6 +435,11 @@ impl SettingsArgs {
                 });
             }
         };
+        let rate_limits = RequestLimits {
+            api: per_minute("WAGATE_API_RATE_LIMIT", &self.api_rate_limit)?,
+            signin: per_minute("WAGATE_SIGNIN_RATE_LIMIT", &self.signin_rate_limit)?,
+            webhook: per_minute("WAGATE_WEBHOOK_RATE_LIMIT", &self.webhook_rate_limit)?,
+        };
         Ok(Settings {
             listen,
             data_dir: self.data_dir.clone(),
@@ -396,9 +472,17 @@ impl SettingsArgs {
                 disable_after: Duration::from_secs(self.hooks_disable_after_secs),
                 allow_private_urls: self.hooks_allow_private_urls,
             },
+            rate_limits,
             log_json,
         })
     }
+}
+
+fn per_minute(name: &'static str, raw: &str) -> Result<Option<PerMinute>, ConfigError> {
+    PerMinute::parse(raw).map_err(|e| ConfigError::Invalid {
+        name,
+        reason: e.to_string(),
+    })
 }
 
 fn is_graph_version(version: &str) -> bool {
@@ -454,6 +538,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("WAGATE_GRAPH_API_VERSION"), "{err}");
+    }
+
+    #[test]
+    fn rate_limits_default_to_the_documented_figures_and_zero_turns_one_off() {
+        let settings = resolve(&[]).unwrap();
+        assert_eq!(settings.rate_limits, RequestLimits::default());
+        assert_eq!(settings.rate_limits.api.map(PerMinute::get), Some(100));
+        assert_eq!(settings.rate_limits.signin.map(PerMinute::get), Some(10));
+        let settings = resolve(&["--api-rate-limit", "0", "--webhook-rate-limit", "500"]).unwrap();
+        assert_eq!(settings.rate_limits.api, None);
+        assert_eq!(settings.rate_limits.webhook, Some(PerMinute::new(500)));
+        for (flag, name) in [
+            ("--api-rate-limit", "WAGATE_API_RATE_LIMIT"),
+            ("--signin-rate-limit", "WAGATE_SIGNIN_RATE_LIMIT"),
+            ("--webhook-rate-limit", "WAGATE_WEBHOOK_RATE_LIMIT"),
+        ] {
+            let err = resolve(&[flag, "lots"]).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains("\"lots\""), "{err}");
+            let err = resolve(&[&format!("{flag}=-5")]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -157,8 +157,8 @@ async fn run_with_emulator(
 }
 
 /// The user's settings, on the demo's own SQLite database, with the emulator as Meta, a master key
-/// that lives only as long as the demo (its data is reset on the next run anyway) and nothing
-/// shared with other processes.
+/// that lives only as long as the demo (its data is reset on the next run anyway), no limit on
+/// API calls or webhooks, and nothing shared with other processes.
 fn demo_settings(
     mut settings: Settings,
     demo_dir: &Path,
@@ -175,6 +175,13 @@ fn demo_settings(
         url::Url::parse(graph_base).context("the emulator's base URL is not a URL")?;
     settings.meta_app_secret = None;
     settings.meta_verify_token = None;
+    // A newcomer's scripts and the simulated customers run on this machine only; sign-in keeps
+    // its limit, since the demo prints a real login.
+    settings.rate_limits = crate::config::RequestLimits {
+        api: None,
+        webhook: None,
+        ..settings.rate_limits
+    };
     Ok(settings)
 }
 

@@ -36,6 +36,36 @@ impl TenantAuth {
     }
 }
 
+/// Whose credentials a request carries, looked up but not yet checked against the request's
+/// method and origin. The rate-limit middleware looks this up first (it limits per credential)
+/// and leaves it in the request's extensions, so `TenantAuth` does not look it up again.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    ApiKey {
+        tenant_id: String,
+        api_key_id: String,
+    },
+    /// The dashboard's session cookie.
+    User {
+        tenant_id: String,
+        user_id: String,
+        role: String,
+    },
+    /// No credentials, or ones that match no live key or session.
+    Anonymous,
+}
+
+impl Caller {
+    /// The `Authorization` header decides when present (a wrong key is not rescued by a cookie);
+    /// otherwise the session cookie.
+    pub async fn identify(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        match parts.headers.get(AUTHORIZATION) {
+            Some(header) => api_key_caller(header, state).await,
+            None => session_caller(parts, state).await,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for TenantAuth {
     type Rejection = ApiError;
 
@@ -43,22 +73,35 @@ impl FromRequestParts<AppState> for TenantAuth {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let auth = match parts.headers.get(AUTHORIZATION) {
-            Some(header) => Self {
-                tenant_id: tenant_of_api_key(header, state).await?,
+        let caller = match parts.extensions.get::<Caller>() {
+            Some(caller) => caller.clone(),
+            None => Caller::identify(parts, state).await?,
+        };
+        let auth = match caller {
+            Caller::ApiKey { tenant_id, .. } => Self {
+                tenant_id,
                 role: None,
             },
-            None => tenant_of_session(parts, state).await?,
+            Caller::User {
+                tenant_id, role, ..
+            } => {
+                check_cookie_request(parts)?;
+                Self {
+                    tenant_id,
+                    role: Some(role),
+                }
+            }
+            Caller::Anonymous => return Err(ApiError::Unauthorized),
         };
         tracing::Span::current().record("tenant_id", auth.tenant_id.as_str());
         Ok(auth)
     }
 }
 
-async fn tenant_of_api_key(
+async fn api_key_caller(
     header: &axum::http::HeaderValue,
     state: &AppState,
-) -> Result<String, ApiError> {
+) -> Result<Caller, ApiError> {
     let presented = header
         .to_str()
         .ok()
@@ -66,26 +109,39 @@ async fn tenant_of_api_key(
             let (scheme, rest) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
-        .map(|token| SecretString::from(token.to_owned()))
-        .ok_or(ApiError::Unauthorized)?;
-    if !api_key::is_well_formed(&presented) {
-        return Err(ApiError::Unauthorized);
-    }
+        .map(|token| SecretString::from(token.to_owned()));
+    let Some(presented) = presented.filter(api_key::is_well_formed) else {
+        return Ok(Caller::Anonymous);
+    };
     let owner = state
         .store
         .api_key_owner(&api_key::hash(presented.expose_secret()))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    Ok(owner.tenant_id)
+        .await?;
+    Ok(owner.map_or(Caller::Anonymous, |owner| Caller::ApiKey {
+        tenant_id: owner.tenant_id,
+        api_key_id: owner.api_key_id,
+    }))
 }
 
-async fn tenant_of_session(parts: &Parts, state: &AppState) -> Result<TenantAuth, ApiError> {
-    let token = crate::ui::cookies::session_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
+async fn session_caller(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
+    let Some(token) = crate::ui::cookies::session_token(&parts.headers) else {
+        return Ok(Caller::Anonymous);
+    };
     let user = state
         .store
         .session_user(&session::hash(token.expose_secret()), now_ms())
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .await?;
+    Ok(user.map_or(Caller::Anonymous, |user| Caller::User {
+        tenant_id: user.tenant_id,
+        user_id: user.user_id,
+        role: user.role,
+    }))
+}
+
+/// A request made with the session cookie must come from our own pages, and one that changes
+/// anything must carry the session's CSRF token.
+fn check_cookie_request(parts: &Parts) -> Result<(), ApiError> {
+    let token = crate::ui::cookies::session_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
     // A browser names the page that made a request in `Origin`; with the cookie, only our own
     // pages may (this also covers WebSocket upgrades, which carry no CSRF header).
     if let Some(origin) = parts.headers.get(axum::http::header::ORIGIN)
@@ -103,10 +159,7 @@ async fn tenant_of_session(parts: &Parts, state: &AppState) -> Result<TenantAuth
             return Err(ApiError::CsrfMissing);
         }
     }
-    Ok(TenantAuth {
-        tenant_id: user.tenant_id,
-        role: Some(user.role),
-    })
+    Ok(())
 }
 
 /// Whether `Origin` names the host this request was sent to.

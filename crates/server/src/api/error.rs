@@ -26,12 +26,13 @@ pub enum ApiError {
     /// 403: signed in, but this user's role may not do this.
     #[error("{0}")]
     Forbidden(String),
-    /// 429: too many attempts; `retry_after_secs` says when to try again.
-    #[error("{message}")]
-    TooManyRequests {
-        message: String,
-        retry_after_secs: u64,
-    },
+    /// 429: this caller used up its rate limit (`limit` a minute); `retry_after_secs` says
+    /// when the next request will be taken. Also sent as `Retry-After`.
+    #[error(
+        "too many requests: the limit is {limit} a minute; retry in {retry_after_secs} second{}",
+        if *retry_after_secs == 1 { "" } else { "s" }
+    )]
+    RateLimited { retry_after_secs: u64, limit: u32 },
     /// 404: does not exist, or belongs to another tenant (the two are never told apart).
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -87,7 +88,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::CsrfMissing | Self::Forbidden(_) => StatusCode::FORBIDDEN,
-            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -107,7 +108,7 @@ impl ApiError {
             Self::Unauthorized => "unauthorized",
             Self::CsrfMissing => "csrf_token_missing",
             Self::Forbidden(_) => "forbidden",
-            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::RateLimited { .. } => "rate_limited",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -126,9 +127,10 @@ impl ApiError {
                 meta: Some(meta), ..
             } => json!({ "meta": meta }),
             Self::PayloadTooLarge { limit_bytes } => json!({ "limit_bytes": limit_bytes }),
-            Self::TooManyRequests {
-                retry_after_secs, ..
-            } => json!({ "retry_after_secs": retry_after_secs }),
+            Self::RateLimited {
+                retry_after_secs,
+                limit,
+            } => json!({ "retry_after_seconds": retry_after_secs, "limit": limit }),
             _ => json!({}),
         }
     }
@@ -158,7 +160,7 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer"),
             );
         }
-        if let Self::TooManyRequests {
+        if let Self::RateLimited {
             retry_after_secs, ..
         } = self
         {

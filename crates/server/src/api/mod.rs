@@ -11,6 +11,7 @@ pub mod inbox;
 pub mod media;
 pub mod messages;
 pub mod ops;
+pub mod rate_limit;
 pub mod sequences;
 pub mod templates;
 pub mod usage;

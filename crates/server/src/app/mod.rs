@@ -170,7 +170,11 @@ impl Application {
                 Duration::from_secs(30),
             ))
             .merge(uploads)
-            .with_state(state)
+            .with_state(state.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                state,
+                crate::api::rate_limit::limit_requests,
+            ))
             .layer(
                 TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                     // The path is logged without its query, and webhook keys are cut short.

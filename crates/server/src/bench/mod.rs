@@ -281,7 +281,8 @@ async fn create_bench_tenant(store: &Store) -> anyhow::Result<crate::tenants::Cr
 }
 
 /// The settings the benchmark server runs with: the user's, on the scratch database, with a
-/// throwaway master key, port 0, the emulator as Meta and nothing shared with other processes.
+/// throwaway master key, port 0, the emulator as Meta, no request rate limits and nothing shared
+/// with other processes.
 fn bench_settings(
     settings: &Settings,
     scratch: &Scratch,
@@ -300,6 +301,8 @@ fn bench_settings(
         url::Url::parse(graph_base).context("the emulator's base URL is not a URL")?;
     bench.meta_app_secret = None;
     bench.meta_verify_token = None;
+    // The load comes from one key and one connection, far past any per-caller limit.
+    bench.rate_limits = crate::config::RequestLimits::OFF;
     Ok(bench)
 }
 

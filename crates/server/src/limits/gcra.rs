@@ -52,6 +52,47 @@ pub(crate) fn take(
     }
 }
 
+/// What a metered take leaves of a key's budget, in the same whole microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Left {
+    /// Units a run of takes at this same instant would still get.
+    pub(crate) units: u64,
+    /// How long until the TAT is reached, when the key is idle and its whole burst is back.
+    pub(crate) full_in: u64,
+}
+
+/// [`take`], also answering what is left: `Ok((new_tat, left))` to store, or
+/// `Err((wait, full_in))` with nothing taken (and nothing left now).
+pub(crate) fn take_metered(
+    stored_tat: Option<u64>,
+    now: u64,
+    interval: u64,
+    tolerance: u64,
+) -> Result<(u64, Left), (u64, u64)> {
+    match take(stored_tat, now, interval, tolerance) {
+        Ok(new_tat) => Ok((
+            new_tat,
+            Left {
+                units: units_left(new_tat, now, interval, tolerance),
+                full_in: new_tat.saturating_sub(now),
+            },
+        )),
+        Err(wait) => Err((wait, stored_tat.map_or(0, |tat| tat.saturating_sub(now)))),
+    }
+}
+
+/// How many units a run of takes at `now` gets from TAT `tat`: the k-th more is admitted while
+/// `tat + (k - 1) * interval <= now + tolerance`.
+pub(crate) fn units_left(tat: u64, now: u64, interval: u64, tolerance: u64) -> u64 {
+    let tat = tat.max(now);
+    let horizon = now.saturating_add(tolerance);
+    if tat > horizon {
+        0
+    } else {
+        (horizon - tat) / interval.max(1) + 1
+    }
+}
+
 /// Reserves the next unit whether or not it is there yet: `(new_tat, wait_us)`, where `wait_us` is
 /// how long until the reserved unit may be used (0 when now). Reservations queue in the order
 /// they are made, which keeps sends in order however long the queue.
@@ -123,7 +164,75 @@ mod tests {
         assert_eq!(tolerance_us(Quota::new(10.0, 0)), 0, "burst 0 counts as 1");
     }
 
+    #[test]
+    fn what_is_left_counts_down_to_zero_and_the_refusal_says_when_the_budget_is_whole() {
+        // 100 a minute, all of them at once from an idle key.
+        let quota = Quota::new(100.0 / 60.0, 100);
+        let (interval, tolerance) = (interval_us(quota), tolerance_us(quota));
+        assert_eq!(interval, 600_000);
+        let now = 7_000_000;
+        let mut tat = None;
+        for expected_left in (0..100).rev() {
+            let (next, left) =
+                take_metered(tat, now, interval, tolerance).expect("within the burst");
+            assert_eq!(left.units, expected_left);
+            assert_eq!(left.full_in, (100 - expected_left) * interval);
+            tat = Some(next);
+        }
+        let (wait, full_in) = take_metered(tat, now, interval, tolerance).unwrap_err();
+        assert_eq!(wait, interval, "one unit comes back every 0.6 s");
+        assert_eq!(
+            full_in, 60_000_000,
+            "the whole minute's budget is back in 60 s"
+        );
+        // After 0.6 s one unit is back: it is taken and none is left again.
+        let later = now + interval;
+        let (_, left) = take_metered(tat, later, interval, tolerance).expect("one is back");
+        assert_eq!(left.units, 0);
+    }
+
+    #[test]
+    fn an_idle_key_has_its_whole_burst_left() {
+        let quota = Quota::new(10.0, 4);
+        let (interval, tolerance) = (interval_us(quota), tolerance_us(quota));
+        assert_eq!(units_left(0, 1_000, interval, tolerance), 4);
+        assert_eq!(units_left(1_000, 1_000, interval, tolerance), 4);
+        let (_, left) = take_metered(Some(0), 1_000, interval, tolerance).unwrap();
+        assert_eq!(
+            left,
+            Left {
+                units: 3,
+                full_in: interval
+            }
+        );
+    }
+
     proptest! {
+        /// What a metered take says is left is exactly how many more takes succeed at once.
+        #[test]
+        fn units_left_is_how_many_takes_succeed_now(
+            interval in 1u64..100_000,
+            burst in 1u32..50,
+            steps in prop::collection::vec(0u64..200_000, 1..60),
+        ) {
+            let tolerance = interval * u64::from(burst - 1);
+            let (mut now, mut tat) = (1_000_000u64, None);
+            for step in steps {
+                now += step;
+                if let Ok((next, left)) = take_metered(tat, now, interval, tolerance) {
+                    tat = Some(next);
+                    let mut probe = tat;
+                    let mut admitted = 0;
+                    while let Ok(after) = take(probe, now, interval, tolerance) {
+                        probe = Some(after);
+                        admitted += 1;
+                    }
+                    prop_assert_eq!(left.units, admitted);
+                    prop_assert!(left.units < u64::from(burst));
+                }
+            }
+        }
+
         /// Over any run of calls, an idle key admits at most `burst + elapsed / T` units.
         #[test]
         fn no_run_of_calls_gets_more_than_burst_plus_rate(

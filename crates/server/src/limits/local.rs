@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::Quota;
 use super::gcra;
+use super::{Allowance, Exhausted, Quota};
 
 /// Above this many keys, the next new key sweeps out the idle ones.
 const SWEEP_THRESHOLD: usize = 10_000;
@@ -77,6 +77,24 @@ impl LocalBudgets {
                 Ok(())
             }
             Err(wait) => Err(Duration::from_micros(wait)),
+        }
+    }
+
+    pub(crate) fn try_acquire_metered(
+        &self,
+        key: &str,
+        quota: Quota,
+    ) -> Result<Allowance, Exhausted> {
+        let (interval, tolerance) = (gcra::interval_us(quota), gcra::tolerance_us(quota));
+        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.clock.now_us();
+        let stored = table.tats.get(key).copied();
+        match gcra::take_metered(stored, now, interval, tolerance) {
+            Ok((tat, left)) => {
+                table.store(key, tat, now);
+                Ok(Allowance::from_left(left))
+            }
+            Err((wait, full_in)) => Err(Exhausted::from_us(wait, full_in)),
         }
     }
 
@@ -278,6 +296,48 @@ mod tests {
         assert!(budgets.try_acquire("k", quota).is_ok());
         budgets.penalize("k", quota, 10 * MS);
         assert_eq!(budgets.try_acquire("k", quota), Err(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn metered_takes_count_down_and_refusals_say_when_to_retry() {
+        let (budgets, clock) = budgets();
+        // Three a second, all three at once.
+        let quota = Quota::new(3.0, 3);
+        let third = Duration::from_micros(333_333);
+        for remaining in [2, 1, 0] {
+            let allowance = budgets.try_acquire_metered("api:key:1", quota).unwrap();
+            assert_eq!(allowance.remaining, remaining);
+        }
+        assert_eq!(
+            budgets.try_acquire_metered("api:key:1", quota),
+            Err(Exhausted {
+                retry_after: third,
+                full_in: 3 * third
+            })
+        );
+        clock.advance(third);
+        let allowance = budgets.try_acquire_metered("api:key:1", quota).unwrap();
+        assert_eq!(
+            allowance,
+            Allowance {
+                remaining: 0,
+                full_in: 3 * third
+            }
+        );
+        assert!(
+            budgets.try_acquire_metered("api:key:2", quota).is_ok(),
+            "another key has its own budget"
+        );
+        // Metered and plain takes draw on the same budget.
+        clock.advance(3 * third);
+        assert!(budgets.try_acquire("api:key:1", quota).is_ok());
+        assert_eq!(
+            budgets
+                .try_acquire_metered("api:key:1", quota)
+                .unwrap()
+                .remaining,
+            1
+        );
     }
 
     #[test]

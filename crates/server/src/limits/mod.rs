@@ -7,6 +7,10 @@
 //! several share them through Redis (`WAGATE_REDIS_URL`) so the number's 80/s is 80/s in total,
 //! not 80/s per process.
 //!
+//! The same budgets limit requests made to us: [`RateLimiter::try_acquire_metered`] also answers
+//! how many units are left and when the budget is whole again, which `api::rate_limit` and the
+//! sign-in form turn into `X-RateLimit-*` headers, with a [`PerMinute`] quota per caller.
+//!
 //! Both backends run the same GCRA (generic cell rate algorithm), in `gcra`: per key one number,
 //! the theoretical arrival time (TAT). With emission interval T = 1/per_second and tolerance
 //! T * (burst - 1), a unit may be taken while TAT - tolerance <= now, and taking one stores
@@ -31,6 +35,7 @@ mod window;
 #[cfg(test)]
 mod tests;
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -77,6 +82,92 @@ impl Quota {
     /// Meta's pair rate with a burst of 3.
     pub fn pair_default() -> Self {
         Self::pair(3)
+    }
+}
+
+/// A limit on requests: `n` a minute for each caller, all `n` at once from an idle caller, then
+/// one more every minute / `n` (GCRA: the budget refills steadily rather than at minute marks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PerMinute(NonZeroU32);
+
+/// Why a per-minute limit could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PerMinuteError {
+    #[error("{0:?} is not a whole number of requests a minute (0 turns the limit off)")]
+    NotANumber(String),
+    #[error("{0} a minute is more than the {max} this limit allows", max = PerMinute::MAX)]
+    TooHigh(u64),
+}
+
+impl PerMinute {
+    /// Higher limits are as good as none; this keeps the interval a whole number of microseconds.
+    pub const MAX: u32 = 10_000_000;
+
+    /// `n` a minute; 0 and anything above [`PerMinute::MAX`] are lifted or lowered into range.
+    pub const fn new(n: u32) -> Self {
+        let n = if n > Self::MAX { Self::MAX } else { n };
+        match NonZeroU32::new(n) {
+            Some(n) => Self(n),
+            None => Self(NonZeroU32::MIN),
+        }
+    }
+
+    /// A setting's value: a whole number of requests a minute, where 0 means no limit (`None`).
+    pub fn parse(raw: &str) -> Result<Option<Self>, PerMinuteError> {
+        let n: u64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| PerMinuteError::NotANumber(raw.to_owned()))?;
+        match u32::try_from(n) {
+            Ok(0) => Ok(None),
+            Ok(n) if n <= Self::MAX => Ok(Some(Self::new(n))),
+            _ => Err(PerMinuteError::TooHigh(n)),
+        }
+    }
+
+    pub const fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The GCRA quota: `n / 60` a second with a burst of `n`.
+    pub fn quota(self) -> Quota {
+        Quota::new(f64::from(self.get()) / 60.0, self.get())
+    }
+}
+
+/// A metered acquire that succeeded, and what it left of the key's budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Allowance {
+    /// Units that would still be admitted right now.
+    pub remaining: u32,
+    /// How long until the key's whole burst is available again.
+    pub full_in: Duration,
+}
+
+/// A metered acquire that was refused; nothing was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exhausted {
+    /// How long until one unit is there.
+    pub retry_after: Duration,
+    /// How long until the key's whole burst is available again.
+    pub full_in: Duration,
+}
+
+impl Allowance {
+    fn from_left(left: gcra::Left) -> Self {
+        Self {
+            remaining: u32::try_from(left.units).unwrap_or(u32::MAX),
+            full_in: Duration::from_micros(left.full_in),
+        }
+    }
+}
+
+impl Exhausted {
+    fn from_us(wait_us: u64, full_in_us: u64) -> Self {
+        Self {
+            retry_after: Duration::from_micros(wait_us),
+            full_in: Duration::from_micros(full_in_us.max(wait_us)),
+        }
     }
 }
 
@@ -210,6 +301,28 @@ impl RateLimiter {
             shared.health.fell_back();
         }
         self.inner.local.try_acquire(key, quota)
+    }
+
+    /// [`RateLimiter::try_acquire`] that also answers what is left of `key`'s budget (for
+    /// rate-limit headers), from the same budgets.
+    pub async fn try_acquire_metered(
+        &self,
+        key: &str,
+        quota: Quota,
+    ) -> Result<Allowance, Exhausted> {
+        if let Some(shared) = &self.inner.redis {
+            if shared.health.should_try_redis() {
+                match shared.redis.try_acquire_metered(key, quota).await {
+                    Ok(answer) => {
+                        shared.health.succeeded();
+                        return answer;
+                    }
+                    Err(err) => shared.failed(&err),
+                }
+            }
+            shared.health.fell_back();
+        }
+        self.inner.local.try_acquire_metered(key, quota)
     }
 
     /// Reserves the next unit of `key`'s budget, whether or not it is there yet, and answers how

@@ -1,6 +1,6 @@
 //! Budgets held in Redis, so every process sending for a number draws on the same one.
 //!
-//! Two Lua scripts, copies of `gcra::take` and `gcra::penalized`, run atomically on the server and
+//! Lua scripts, copies of the functions in `gcra`, run atomically on the server and
 //! read its clock (`TIME`), so processes whose own clocks disagree still agree on every budget.
 //! TATs are stored as whole microseconds (well inside the 2^53 Lua's doubles hold exactly) and
 //! each key expires once its TAT has passed, when it means the same as no key at all.
@@ -13,7 +13,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use super::gcra;
-use super::{LimitError, Quota};
+use super::{Allowance, Exhausted, LimitError, Quota};
 
 /// Prepended to every key, so rate-limit budgets never collide with anything else in Redis.
 const KEY_PREFIX: &str = "wagate:rl:";
@@ -37,6 +37,31 @@ end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return 0
+";
+
+/// GCRA take that also says what is left (`gcra::take_metered`). KEYS[1]: the budget; ARGV[1]:
+/// interval (µs); ARGV[2]: tolerance (µs). Returns {wait, left, full_in}: wait 0 when a unit was
+/// taken (else µs until one will be there, nothing taken), how many more units fit now, and µs
+/// until the key is idle with its whole burst back.
+const METERED_TAKE_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000000 + tonumber(time[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local stored = tonumber(redis.call('GET', KEYS[1]))
+local tat = stored or now
+if tat < now then tat = now end
+local allowed_at = tat - tolerance
+if allowed_at > now then
+  return {allowed_at - now, 0, tat - now}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+local left = 0
+if new_tat <= now + tolerance then
+  left = math.floor((now + tolerance - new_tat) / interval) + 1
+end
+return {0, left, new_tat - now}
 ";
 
 /// GCRA reserve. KEYS[1]: the budget; ARGV[1]: interval (µs); ARGV[2]: tolerance (µs). Always
@@ -121,6 +146,7 @@ pub(crate) struct RedisBudgets {
     /// connection that hangs without ever erroring cannot keep this process degraded.
     connection: Mutex<ConnectionManager>,
     take: Script,
+    metered_take: Script,
     reserve: Script,
     penalize: Script,
     depart: Script,
@@ -136,6 +162,7 @@ impl RedisBudgets {
             client,
             connection: Mutex::new(connection),
             take: Script::new(TAKE_SCRIPT),
+            metered_take: Script::new(METERED_TAKE_SCRIPT),
             reserve: Script::new(RESERVE_SCRIPT),
             penalize: Script::new(PENALIZE_SCRIPT),
             depart: Script::new(DEPART_SCRIPT),
@@ -164,6 +191,27 @@ impl RedisBudgets {
         Ok(match wait_us {
             0 => Ok(()),
             wait_us => Err(Duration::from_micros(wait_us)),
+        })
+    }
+
+    pub(crate) async fn try_acquire_metered(
+        &self,
+        key: &str,
+        quota: Quota,
+    ) -> Result<Result<Allowance, Exhausted>, RedisCallError> {
+        let mut connection = self.connection();
+        let mut invocation = self.metered_take.key(redis_key(key));
+        invocation
+            .arg(gcra::interval_us(quota))
+            .arg(gcra::tolerance_us(quota));
+        let (wait_us, left, full_in_us): (u64, u64, u64) =
+            within(CALL_TIMEOUT, invocation.invoke_async(&mut connection)).await?;
+        Ok(match wait_us {
+            0 => Ok(Allowance::from_left(gcra::Left {
+                units: left,
+                full_in: full_in_us,
+            })),
+            wait_us => Err(Exhausted::from_us(wait_us, full_in_us)),
         })
     }
 

@@ -267,6 +267,104 @@ async fn redis_keys_carry_the_prefix_and_expire_once_idle() {
     );
 }
 
+#[test]
+fn per_minute_limits_read_zero_as_off_and_refuse_what_is_not_a_count() {
+    assert_eq!(PerMinute::parse("100").unwrap(), Some(PerMinute::new(100)));
+    assert_eq!(
+        PerMinute::parse(" 12000 ").unwrap().map(PerMinute::get),
+        Some(12_000)
+    );
+    assert_eq!(PerMinute::parse("0").unwrap(), None);
+    for bad in ["", "ten", "-1", "1.5", "99999999999999999999"] {
+        assert!(PerMinute::parse(bad).is_err(), "{bad:?}");
+    }
+    assert!(matches!(
+        PerMinute::parse("10000001"),
+        Err(PerMinuteError::TooHigh(10_000_001))
+    ));
+    let quota = PerMinute::new(10).quota();
+    assert_eq!(quota.burst, 10);
+    assert!((quota.per_second - 10.0 / 60.0).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn a_local_limiter_counts_down_what_is_left() {
+    let limiter = RateLimiter::local();
+    let quota = PerMinute::new(5).quota();
+    let key = unique_key("api");
+    for remaining in (0..5).rev() {
+        let allowance = limiter.try_acquire_metered(&key, quota).await.unwrap();
+        assert_eq!(allowance.remaining, remaining);
+    }
+    let exhausted = limiter.try_acquire_metered(&key, quota).await.unwrap_err();
+    assert!(
+        exhausted.retry_after > Duration::from_secs(11)
+            && exhausted.retry_after <= Duration::from_secs(12),
+        "{exhausted:?}"
+    );
+    assert!(
+        exhausted.full_in > Duration::from_secs(59) && exhausted.full_in <= Duration::from_secs(60),
+        "{exhausted:?}"
+    );
+}
+
+#[tokio::test]
+async fn redis_counts_what_is_left_like_local_budgets_across_two_processes() {
+    let Some(url) = test_redis_url() else { return };
+    let (first, second) = (shared_limiter(&url).await, shared_limiter(&url).await);
+    let quota = PerMinute::new(6).quota();
+    let key = unique_key("api");
+    for remaining in (0..6).rev() {
+        let limiter = if remaining % 2 == 0 { &first } else { &second };
+        let allowance = limiter.try_acquire_metered(&key, quota).await.unwrap();
+        assert_eq!(
+            allowance.remaining, remaining,
+            "both processes count one budget"
+        );
+        let taken = 6 - u64::from(remaining);
+        assert!(
+            allowance.full_in <= Duration::from_secs(10 * taken)
+                && allowance.full_in + Duration::from_millis(100) > Duration::from_secs(10 * taken),
+            "{allowance:?}"
+        );
+    }
+    let exhausted = first.try_acquire_metered(&key, quota).await.unwrap_err();
+    assert!(
+        exhausted.retry_after > Duration::from_secs(9)
+            && exhausted.retry_after <= Duration::from_secs(10),
+        "{exhausted:?}"
+    );
+    assert!(
+        exhausted.full_in > Duration::from_secs(59) && exhausted.full_in <= Duration::from_secs(60),
+        "{exhausted:?}"
+    );
+    // Metered and plain takes share the key's budget in Redis too.
+    assert!(second.try_acquire(&key, quota).await.is_err());
+}
+
+#[tokio::test]
+async fn metered_takes_fall_back_to_local_budgets_when_redis_is_unreachable() {
+    let limiter = RateLimiter::connect_in_background("redis://127.0.0.1:1").unwrap();
+    let quota = PerMinute::new(2).quota();
+    let key = unique_key("api");
+    assert_eq!(
+        limiter
+            .try_acquire_metered(&key, quota)
+            .await
+            .map(|a| a.remaining),
+        Ok(1)
+    );
+    assert_eq!(
+        limiter
+            .try_acquire_metered(&key, quota)
+            .await
+            .map(|a| a.remaining),
+        Ok(0)
+    );
+    assert!(limiter.try_acquire_metered(&key, quota).await.is_err());
+    assert!(!limiter.is_shared());
+}
+
 #[tokio::test]
 async fn a_redis_that_does_not_answer_at_start_is_an_error() {
     let result = RateLimiter::from_redis_url(Some("redis://127.0.0.1:1")).await;

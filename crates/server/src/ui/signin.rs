@@ -1,16 +1,16 @@
 //! Sign-in and sign-out. The sign-in form carries a token that must match a short-lived cookie
 //! (so no other site can sign a browser in to an account of its choosing), attempts are limited
-//! per account and per address, and a failed attempt never says whether the email exists.
+//! per account and per address (`WAGATE_SIGNIN_RATE_LIMIT`, with the same `X-RateLimit-*`
+//! headers as the API), and a failed attempt never says whether the email exists.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::Form;
+use axum::extract::{Query, State};
 use axum::http::header::SET_COOKIE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use axum::response::{AppendHeaders, Html, IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
@@ -18,14 +18,11 @@ use subtle::ConstantTimeEq;
 use super::cookies;
 use super::error::PageError;
 use super::session::{CsrfForm, Signed};
+use crate::api::rate_limit::{LimitHeaders, client_address};
 use crate::app::state::AppState;
 use crate::auth::{password, session};
 use crate::clock::now_ms;
 use crate::ids::random_token;
-use crate::limits::Quota;
-
-/// Sign-in attempts per account and per address: 10 a minute, then one every 6 s.
-const ATTEMPTS: Quota = Quota::new(10.0 / 60.0, 10);
 /// How long the sign-in form stays usable.
 const FORM_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
@@ -97,7 +94,7 @@ pub struct SignInForm {
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    extensions: Extensions,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
     let next = safe_next(form.next.as_deref());
@@ -106,37 +103,75 @@ pub async fn submit(
         return Err(PageError::FormExpired);
     }
     let email = form.email.trim().to_lowercase();
-    let address = peer.map_or_else(|| "unknown".to_owned(), |p| p.0.0.ip().to_string());
-    for key in [
-        format!("signin:account:{email}"),
-        format!("signin:address:{address}"),
-    ] {
-        if let Err(wait) = state.limiter.try_acquire(&key, ATTEMPTS).await {
-            let seconds = wait.as_secs().max(1);
+    let limit = match count_attempt(&state, &email, &client_address(&extensions)).await {
+        Ok(limit) => limit,
+        Err(refused) => {
+            let seconds = refused.retry_after_secs().unwrap_or(1);
             metrics::counter!("wagate_signin_throttled_total").increment(1);
-            return render_form(
+            let mut page = render_form(
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
                 next,
                 &email,
                 Some(format!(
-                    "Too many sign-in attempts. Try again in {seconds} seconds."
+                    "Too many sign-in attempts. Try again in {seconds} second{}.",
+                    if seconds == 1 { "" } else { "s" }
                 )),
-            );
+            )?;
+            refused.apply(page.headers_mut());
+            return Ok(page);
         }
+    };
+    let mut response = check_credentials(&state, form.password, &email, next).await?;
+    if let Some(limit) = limit {
+        limit.apply(response.headers_mut());
     }
-    let user = state.store.user_credentials(&email).await?;
+    Ok(response)
+}
+
+/// Counts one attempt against the account's budget and the address's. `Ok(None)` when sign-in
+/// is not limited; `Err` (nothing more counted) when either budget is spent.
+async fn count_attempt(
+    state: &AppState,
+    email: &str,
+    address: &str,
+) -> Result<Option<LimitHeaders>, LimitHeaders> {
+    let Some(limit) = state.settings.rate_limits.signin else {
+        return Ok(None);
+    };
+    let mut tightest: Option<LimitHeaders> = None;
+    for key in [
+        format!("signin:account:{email}"),
+        format!("signin:address:{address}"),
+    ] {
+        let headers = match state.limiter.try_acquire_metered(&key, limit.quota()).await {
+            Ok(allowance) => LimitHeaders::allowed(limit, allowance),
+            Err(exhausted) => return Err(LimitHeaders::refused(limit, exhausted)),
+        };
+        tightest = Some(tightest.map_or(headers, |seen| seen.tightest(headers)));
+    }
+    Ok(tightest)
+}
+
+/// Signs the user in if the password is theirs, else shows the form again.
+async fn check_credentials(
+    state: &AppState,
+    password: SecretString,
+    email: &str,
+    next: &str,
+) -> Result<Response, PageError> {
+    let user = state.store.user_credentials(email).await?;
     let stored = user
         .as_ref()
         .map_or_else(|| DECOY_HASH.to_owned(), |u| u.password_hash.clone());
-    let matches = password::verify(form.password, stored).await;
+    let matches = password::verify(password, stored).await;
     let Some(user) = user.filter(|_| matches) else {
         metrics::counter!("wagate_signin_failed_total").increment(1);
         return render_form(
-            &state,
+            state,
             StatusCode::UNAUTHORIZED,
             next,
-            &email,
+            email,
             Some("Wrong email or password.".into()),
         );
     };
@@ -148,7 +183,7 @@ pub async fn submit(
         .create_session(&minted.hash, &user, now, now + lifetime)
         .await?;
     tracing::info!(user_id = %user.user_id, tenant_id = %user.tenant_id, "signed in");
-    let secure = secure(&state);
+    let secure = secure(state);
     Ok((
         AppendHeaders([
             (

@@ -255,6 +255,14 @@ impl TestApp {
                 allow_private_urls: true,
                 ..wagate::config::HookSettings::default()
             },
+            // Tests call the API and the webhooks far faster than any person; the rate-limit
+            // tests turn them on. Sign-in keeps its default: tests that sign in ten times a
+            // minute do so on purpose.
+            rate_limits: wagate::config::RequestLimits {
+                api: None,
+                webhook: None,
+                ..wagate::config::RequestLimits::default()
+            },
             log_json: false,
         };
         adjust(&mut settings);

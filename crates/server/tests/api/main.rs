@@ -10,6 +10,7 @@ mod dashboard;
 mod ingest;
 mod media;
 mod outbound;
+mod rate_limit;
 mod reads;
 mod security;
 mod sequences;

@@ -55,6 +55,9 @@ pub(crate) fn wagate(data_dir: &Path, database_url: &str, listen: &str, graph: &
         .env("WAGATE_LISTEN", listen)
         .env("WAGATE_GRAPH_API_BASE", graph)
         .env("WAGATE_MASTER_KEY", MASTER_KEY)
+        // These tests send thousands of webhooks and calls a minute with one key.
+        .env("WAGATE_API_RATE_LIMIT", "0")
+        .env("WAGATE_WEBHOOK_RATE_LIMIT", "0")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
