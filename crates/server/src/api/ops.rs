@@ -1,5 +1,5 @@
-//! Operations endpoints: `/healthz` (the process is up), `/readyz` (the database answers) and
-//! `/metrics` (Prometheus text).
+//! Operations endpoints: `/healthz` (the process is up), `/readyz` (the database answers, and
+//! whether Redis does) and `/metrics` (Prometheus text).
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -9,6 +9,9 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::app::state::AppState;
+
+/// How long `/readyz` waits for Redis.
+const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -21,23 +24,83 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// 503 only when the database does not answer: nothing can be stored then, and a balancer should
+/// send traffic elsewhere. Redis away is reported but still ready: rate budgets fall back to this
+/// process's own and live events stay local, so the process still serves correctly.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(json!({ "status": "ready" })).into_response(),
+    let database = state.store.ping().await;
+    let redis = match state.settings.redis_url.as_deref() {
+        Some(url) => Some(ping_redis(url).await),
+        None => None,
+    };
+    let redis_check = match &redis {
+        None => "not_configured",
+        Some(Ok(())) => "ok",
+        Some(Err(_)) => "unavailable",
+    };
+    if let Some(Err(error)) = &redis {
+        tracing::warn!(error = %error, "Redis does not answer; running on local rate budgets");
+    }
+    match database {
+        Ok(()) => {
+            let status = if redis_check == "unavailable" {
+                "degraded"
+            } else {
+                "ready"
+            };
+            Json(json!({ "status": status, "checks": {"database": "ok", "redis": redis_check} }))
+                .into_response()
+        }
         Err(error) => {
             tracing::warn!(error = %error, "not ready: database does not answer");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "reason": "the database does not answer" })),
+                Json(json!({
+                    "status": "unavailable",
+                    "reason": "the database does not answer",
+                    "checks": {"database": "unavailable", "redis": redis_check},
+                })),
             )
                 .into_response()
         }
     }
 }
 
+async fn ping_redis(url: &str) -> Result<(), redis::RedisError> {
+    let timeout = || redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut));
+    let client = redis::Client::open(url)?;
+    let mut connection =
+        tokio::time::timeout(READY_TIMEOUT, client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| timeout())??;
+    tokio::time::timeout(
+        READY_TIMEOUT,
+        redis::cmd("PING").query_async::<()>(&mut connection),
+    )
+    .await
+    .map_err(|_| timeout())?
+}
+
 async fn metrics_text(State(state): State<AppState>) -> Response {
     if let Ok(pending) = state.store.inbox_pending_count().await {
         metrics::gauge!("wagate_inbox_pending").set(pending as f64);
+    }
+    if let Ok(due) = state.store.due_job_counts(crate::clock::now_ms()).await {
+        // A kind whose queue emptied must read 0, not the last depth it had.
+        static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+            std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let mut seen = SEEN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for kind in seen.iter() {
+            if !due.iter().any(|(k, _)| k == kind) {
+                metrics::gauge!("wagate_jobs_due", "kind" => kind.clone()).set(0.0);
+            }
+        }
+        for (kind, count) in due {
+            metrics::gauge!("wagate_jobs_due", "kind" => kind.clone()).set(count as f64);
+            seen.insert(kind);
+        }
     }
     match &state.metrics {
         Some(handle) => (

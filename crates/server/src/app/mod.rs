@@ -57,6 +57,8 @@ pub struct Application {
     roles: Roles,
     tuning: Tuning,
     ingest_tasks: Vec<JoinHandle<()>>,
+    /// Stops the relay of live events between processes, last of all.
+    relay_stop: CancellationToken,
 }
 
 impl Application {
@@ -118,6 +120,13 @@ impl Application {
             crate::media::LocalDirStorage::new(settings.data_dir.join("media")),
         );
         let hooks = crate::hooks::Hooks::new();
+        let relay_stop = CancellationToken::new();
+        let mut events = EventBus::new(1024).with_tap(hooks.tap());
+        if let Some(redis_url) = settings.redis_url.as_deref() {
+            events = events
+                .with_relay(redis_url, relay_stop.clone())
+                .context("cannot relay live events through WAGATE_REDIS_URL")?;
+        }
         let state = AppState {
             settings: Arc::new(settings),
             store,
@@ -127,7 +136,7 @@ impl Application {
             ingest,
             webhook_keys: Arc::new(ConnectionKeys::new(Duration::from_secs(5), 10_000)),
             limiter,
-            events: EventBus::new(1024).with_tap(hooks.tap()),
+            events,
             hooks,
             inbox_wakeup,
             jobs_wakeup: Arc::new(Notify::new()),
@@ -143,6 +152,7 @@ impl Application {
             roles,
             tuning,
             ingest_tasks,
+            relay_stop,
         })
     }
 
@@ -275,6 +285,7 @@ impl Application {
         }
         recorder_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(10), recorder).await;
+        self.relay_stop.cancel();
         store.close().await;
         serve_result
     }

@@ -162,6 +162,7 @@ impl Processor {
             }
             self.store.confirm_inbox_done(&ids, now).await?;
             metrics::counter!("wagate_inbox_rows_applied_total").increment(rows.len() as u64);
+            record_lag(rows);
             self.publish(changes).await;
             return Ok(rows.len());
         }
@@ -175,6 +176,10 @@ impl Processor {
     async fn process_alone(&self, row: &InboxRow) -> Result<(), StoreError> {
         let now = now_ms();
         let mut tx = self.store.begin_derived().await?;
+        if !self.store.reclaim_inbox_row(&mut tx, row.id).await? {
+            tx.rollback().await?;
+            return Ok(());
+        }
         let mut batch = Batch::new(self.config.media_fetch_attempts);
         let applied = match apply_row(&self.store, &mut tx, &mut batch, row, now).await {
             Ok(mut changes) => batch
@@ -196,6 +201,7 @@ impl Processor {
                 }
                 self.store.confirm_inbox_done(&[row.id], now).await?;
                 metrics::counter!("wagate_inbox_rows_applied_total").increment(1);
+                record_lag(std::slice::from_ref(row));
                 self.publish(changes).await;
                 Ok(())
             }
@@ -290,5 +296,14 @@ impl Processor {
                 });
             }
         }
+    }
+}
+
+/// From the webhook's arrival to its changes being committed and queryable.
+fn record_lag(rows: &[InboxRow]) {
+    let now = now_ms();
+    for row in rows {
+        metrics::histogram!("wagate_inbox_processing_lag_seconds")
+            .record((now - row.received_at).max(0) as f64 / 1000.0);
     }
 }

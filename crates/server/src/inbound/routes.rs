@@ -82,6 +82,7 @@ impl IntoResponse for Refusal {
             ),
         };
         metrics::counter!("wagate_webhooks_refused_total", "reason" => outcome).increment(1);
+        metrics::counter!("wagate_webhooks_total", "outcome" => outcome).increment(1);
         let body = serde_json::json!({"error": {"code": code, "message": message, "details": {}}});
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -150,9 +151,14 @@ async fn store(
         body,
         received_at: now_ms(),
     };
-    match state.ingest.append(item).await {
+    let started = std::time::Instant::now();
+    let stored = state.ingest.append(item).await;
+    // Until the body is durable and Meta may have its 200 (the commit it shares with others).
+    metrics::histogram!("wagate_webhook_ingest_seconds").record(started.elapsed().as_secs_f64());
+    match stored {
         Ok(()) => {
             metrics::counter!("wagate_webhooks_accepted_total").increment(1);
+            metrics::counter!("wagate_webhooks_total", "outcome" => "accepted").increment(1);
             Ok(StatusCode::OK)
         }
         Err(error) => {

@@ -235,6 +235,8 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
             Ok(departure) => break departure,
             Err(wait) => {
                 metrics::counter!("wagate_send_window_waits_total").increment(1);
+                metrics::histogram!("wagate_rate_limit_wait_seconds", "stage" => "departure")
+                    .record(wait.as_secs_f64());
                 tokio::time::sleep(wait).await;
             }
         }
@@ -258,6 +260,7 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
             };
             record_accepted(state, &message, wamid).await?;
             metrics::counter!("wagate_messages_accepted_total").increment(1);
+            count_send("accepted", None);
             Ok(())
         }
         Err(error) => handle_error(state, job, &connection, &message, error).await,
@@ -278,6 +281,10 @@ async fn take_budget(
         let (run_at, next) =
             schedule(&state.limiter, connection, &message.contact_wa_id, current).await;
         let wait = run_at - now_ms();
+        if wait > 0 {
+            metrics::histogram!("wagate_rate_limit_wait_seconds", "stage" => "budget")
+                .record(wait as f64 / 1000.0);
+        }
         if wait > WAIT_IN_PLACE_MS {
             return Err(defer(Duration::from_millis(wait as u64), &next));
         }
@@ -387,6 +394,7 @@ async fn handle_error(
     if error.outcome_unknown() {
         tracing::warn!(error = %error, "send outcome unknown; it will not be sent again");
         metrics::counter!("wagate_send_outcome_unknown_total").increment(1);
+        count_send("unknown", None);
         schedule_reconcile(state, message).await?;
         return Ok(());
     }
@@ -424,8 +432,10 @@ async fn handle_error(
         }
         _ => {}
     }
+    let meta_code = meta.as_ref().map(|m| m.code);
     if class.is_retryable() && job.attempts < job.max_attempts {
         metrics::counter!("wagate_send_retries_total").increment(1);
+        count_send("retried", meta_code);
         // The next attempt takes new budget: the reserved slots were used by this one.
         let fresh = serde_json::to_string(&SendPayload::new(&message.id)).unwrap_or_default();
         state
@@ -441,10 +451,17 @@ async fn handle_error(
                 .unwrap_or_else(|| error.to_string()),
         ));
     }
+    count_send("failed", meta_code);
     fail(state, message, described.clone()).await?;
     Err(JobFailure::Permanent(
         described.message.unwrap_or_else(|| error.to_string()),
     ))
+}
+
+/// One call to Meta by how it ended (`accepted`, `retried`, `failed`, `unknown`) and Meta's code.
+fn count_send(outcome: &'static str, meta_code: Option<i64>) {
+    let code = meta_code.map_or_else(|| "none".to_owned(), |c| c.to_string());
+    metrics::counter!("wagate_sends_total", "outcome" => outcome, "meta_code" => code).increment(1);
 }
 
 /// Meta's code, title and most specific text, as the message's error.

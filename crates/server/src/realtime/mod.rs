@@ -1,8 +1,11 @@
 //! The tenant event bus: what changed (a message arrived, a status moved, unread counts changed),
 //! published after the change is committed and fanned out to the tenant's WebSockets.
 //!
-//! In one process this is a broadcast channel; several processes will share it through Redis.
+//! In one process this is a broadcast channel; with `WAGATE_REDIS_URL` set, every process also
+//! relays its events to the others through Redis pub/sub (`relay`), so a socket on any server
+//! sees what any process did.
 
+pub mod relay;
 pub mod socket;
 
 use std::sync::Arc;
@@ -33,7 +36,29 @@ pub mod kind {
     pub const TEMPLATE_UPDATED: &str = "template.updated";
     /// A connection's templates were pulled from Meta again.
     pub const TEMPLATES_SYNCED: &str = "templates.synced";
+    /// The socket missed events (it fell behind, or the relay between processes was away).
+    pub const EVENTS_LAGGED: &str = "events.lagged";
+
+    const ALL: [&str; 9] = [
+        MESSAGE_CREATED,
+        MESSAGE_STATUS,
+        MESSAGE_UPDATED,
+        CONVERSATION_UPDATED,
+        UNREAD_CHANGED,
+        CONNECTION_UPDATED,
+        TEMPLATE_UPDATED,
+        TEMPLATES_SYNCED,
+        EVENTS_LAGGED,
+    ];
+
+    /// The static name of a kind given by name (an event relayed from another process).
+    pub fn known(name: &str) -> Option<&'static str> {
+        ALL.into_iter().find(|k| *k == name)
+    }
 }
+
+/// The `tenant_id` of an event every socket receives (a notice about the stream itself).
+pub const EVERY_TENANT: &str = "*";
 
 /// Something besides the WebSockets that wants the published events (the tenants' outbound
 /// webhooks). `offer` runs inside `publish`, so it must only hand the event on, never wait.
@@ -48,6 +73,8 @@ pub trait EventTap: Send + Sync {
 pub struct EventBus {
     sender: broadcast::Sender<Arc<Event>>,
     tap: Option<Arc<dyn EventTap>>,
+    /// Other processes, when they share Redis.
+    relay: Option<relay::Relay>,
 }
 
 impl EventBus {
@@ -55,7 +82,22 @@ impl EventBus {
     /// and skips ahead rather than holding memory for everyone.
     pub fn new(capacity: usize) -> Self {
         let (sender, _) = broadcast::channel(capacity.max(16));
-        Self { sender, tap: None }
+        Self {
+            sender,
+            tap: None,
+            relay: None,
+        }
+    }
+
+    /// The same bus, also relaying events to and from the other processes on `redis_url`;
+    /// the relay's tasks end when `stop` is cancelled.
+    pub fn with_relay(
+        mut self,
+        redis_url: &str,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> Result<Self, relay::RelayError> {
+        self.relay = Some(relay::Relay::start(redis_url, self.sender.clone(), stop)?);
+        Ok(self)
     }
 
     /// The same bus, also handing every event to `tap`.
@@ -70,13 +112,19 @@ impl EventBus {
         if let Some(tap) = &self.tap {
             tap.offer(&event);
         }
+        if let Some(relay) = &self.relay {
+            relay.offer(&event);
+        }
         // No subscriber is not an error: events are for whoever is listening now.
         let _ = self.sender.send(event);
     }
 
     /// Whether anyone listens; work done only to build events can be skipped when nobody does.
+    /// With a relay, sockets of other processes may listen, so the answer is always yes.
     pub fn has_subscribers(&self) -> bool {
-        self.sender.receiver_count() > 0 || self.tap.as_ref().is_some_and(|t| t.wants_events())
+        self.relay.is_some()
+            || self.sender.receiver_count() > 0
+            || self.tap.as_ref().is_some_and(|t| t.wants_events())
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {

@@ -26,7 +26,7 @@ async fn forward(
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(event) if event.tenant_id == tenant_id => {
+                Ok(event) if event.tenant_id == tenant_id || event.tenant_id == super::EVERY_TENANT => {
                     let Ok(text) = serde_json::to_string(&*event) else { continue };
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         break;
@@ -35,7 +35,7 @@ async fn forward(
                 Ok(_) => {}
                 Err(RecvError::Lagged(missed)) => {
                     // The client fell behind; tell it so it can reload instead of silently missing events.
-                    let notice = serde_json::json!({"type": "events.lagged", "data": {"missed": missed}});
+                    let notice = serde_json::json!({"type": super::kind::EVENTS_LAGGED, "data": {"missed": missed}});
                     if socket.send(Message::Text(notice.to_string().into())).await.is_err() {
                         break;
                     }

@@ -48,6 +48,10 @@ pub struct InboxEntry {
     pub body_bytes: i64,
 }
 
+/// The first key of the inbox's advisory locks (the second is the connection's hash), so they
+/// never meet another use of PostgreSQL's advisory locks.
+const INBOX_LOCK_CLASS: i32 = 0x5741_0001;
+
 /// Rows per statement: well under both databases' limits on bound parameters.
 const ROWS_PER_STATEMENT: usize = 200;
 
@@ -101,10 +105,16 @@ impl Store {
         Ok(())
     }
 
-    /// Claims up to `limit` due pending rows, oldest first. On PostgreSQL the rows are locked in
-    /// the caller's transaction and rows another process holds are skipped, so processes never
-    /// apply a row at the same time. On SQLite (one processing process) they are read from the
-    /// inbox file and `conn` is not used.
+    /// Claims up to `limit` due pending rows, oldest first. On SQLite (one processing process)
+    /// they are read from the inbox file and `conn` is not used.
+    ///
+    /// On PostgreSQL several processes claim at once, and each connection's rows must still be
+    /// applied in the order they arrived (a message before its status, an earlier message before
+    /// a later one). So a claim first takes a transaction-scoped advisory lock per connection
+    /// among the oldest due rows, skipping connections another process holds, and then locks the
+    /// oldest due rows of the connections it got (bodies from the platform app's shared URL count
+    /// as one source). While the transaction lasts no other process
+    /// applies rows of those connections; other connections go on in parallel elsewhere.
     pub async fn claim_inbox_rows(
         &self,
         conn: &mut Conn,
@@ -120,7 +130,23 @@ impl Store {
                 .fetch_all(&self.inbox.read)
                 .await?
         } else {
-            let sql = format!("{select} FOR UPDATE SKIP LOCKED");
+            // The CTE that takes the locks calls a volatile function, so PostgreSQL evaluates it
+            // once per candidate connection and never inlines it into the outer query.
+            let sql = format!(
+                "WITH candidates AS (
+                     SELECT DISTINCT source FROM (
+                         SELECT COALESCE(connection_id, '') AS source FROM inbox
+                         WHERE state = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2
+                     ) oldest
+                 ), held AS (
+                     SELECT source FROM candidates
+                     WHERE pg_try_advisory_xact_lock({INBOX_LOCK_CLASS}, hashtext(source))
+                 )
+                 SELECT id, connection_id, body, attempts, received_at FROM inbox
+                 WHERE state = 'pending' AND next_attempt_at <= $1
+                   AND COALESCE(connection_id, '') IN (SELECT source FROM held)
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED"
+            );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(now)
                 .bind(limit)
@@ -138,6 +164,25 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Claims one row again in a fresh transaction, after its batch was rolled back (which let
+    /// go of its locks): false when another process has it or its connection now, or it is no
+    /// longer pending. Then it is not this process's to apply. On SQLite always true.
+    pub async fn reclaim_inbox_row(&self, conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
+        if self.inbox.separate {
+            return Ok(true);
+        }
+        let sql = format!(
+            "SELECT id FROM inbox WHERE id = $1 AND state = 'pending'
+               AND pg_try_advisory_xact_lock({INBOX_LOCK_CLASS}, hashtext(COALESCE(connection_id, '')))
+             FOR UPDATE SKIP LOCKED"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Marks applied rows done inside the transaction that applied them, where the inbox shares

@@ -201,6 +201,19 @@ impl Store {
         col(&row, "due")
     }
 
+    /// Jobs waiting to run now (due and not running), by kind: the queue's depth for `/metrics`.
+    pub async fn due_job_counts(&self, now: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        sqlx::query(
+            "SELECT kind, COUNT(*) AS n FROM jobs WHERE state = 'ready' AND run_at <= $1 GROUP BY kind",
+        )
+        .bind(now)
+        .fetch_all(self.reader())
+        .await?
+        .iter()
+        .map(|r| Ok((col(r, "kind")?, col(r, "n")?)))
+        .collect()
+    }
+
     /// Jobs of a kind (most recent first), for the API and tests.
     pub async fn jobs_of_kind(&self, kind: &str, limit: i64) -> Result<Vec<JobRecord>, StoreError> {
         sqlx::query(

@@ -1,6 +1,7 @@
 //! The `wagate` binary as people run it: separate processes for the server and the emulator,
 //! configured by environment, driven over HTTP; and the server killed with SIGKILL mid-traffic.
 
+mod cluster;
 mod crash;
 mod demo;
 mod sending;

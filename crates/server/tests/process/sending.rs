@@ -11,23 +11,23 @@ use crate::{
     wait_until_up,
 };
 
-const PHONE_NUMBER_ID: &str = "106540352242922";
+pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
 const TOKEN: &str = "EAAGsending";
-const SECRET: &str = "0123456789abcdef0123456789abcdef";
+pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
 /// An emulator process, a database, a tenant with a connected number, and any number of
 /// `wagate serve` processes on that database.
-struct Stack {
-    data: tempfile::TempDir,
-    database_url: String,
-    emulator_url: String,
-    client: reqwest::Client,
-    api_key: String,
+pub(crate) struct Stack {
+    pub(crate) data: tempfile::TempDir,
+    pub(crate) database_url: String,
+    pub(crate) emulator_url: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) api_key: String,
     _emulator: Proc,
 }
 
 impl Stack {
-    async fn start(database_url: String, number: Value) -> Self {
+    pub(crate) async fn start(database_url: String, number: Value) -> Self {
         let data = tempfile::tempdir().unwrap();
         let emulator_port = free_port();
         let emulator_url = format!("http://127.0.0.1:{emulator_port}");
@@ -101,7 +101,12 @@ impl Stack {
     }
 
     /// A `wagate serve` process on the stack's database, with extra environment; returns its URL.
-    async fn serve(&self, env: &[(&str, &str)]) -> (Proc, String) {
+    pub(crate) async fn serve(&self, env: &[(&str, &str)]) -> (Proc, String) {
+        self.serve_with(&["serve"], env).await
+    }
+
+    /// A `wagate <args>` process that listens (`serve`, `serve --no-workers`); returns its URL.
+    pub(crate) async fn serve_with(&self, args: &[&str], env: &[(&str, &str)]) -> (Proc, String) {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let mut command = wagate(
@@ -113,13 +118,13 @@ impl Stack {
         for (key, value) in env {
             command.env(key, value);
         }
-        let process = Proc(command.arg("serve").spawn().unwrap());
+        let process = Proc(command.args(args).spawn().unwrap());
         let url = format!("http://{listen}");
         wait_until_up(&self.client, &format!("{url}/healthz")).await;
         (process, url)
     }
 
-    async fn connect(&self, server: &str) -> String {
+    pub(crate) async fn connect(&self, server: &str) -> String {
         let connection: Value = self
             .client
             .post(format!("{server}/api/v1/connections"))
@@ -143,14 +148,24 @@ impl Stack {
     }
 
     /// Queues `count` template messages to as many customers, from 8 concurrent API clients.
-    async fn queue_templates(&self, server: &str, count: usize) -> Vec<String> {
+    pub(crate) async fn queue_templates(&self, server: &str, count: usize) -> Vec<String> {
+        self.queue_templates_numbered(server, 0..count).await
+    }
+
+    /// Queues one template message to each customer numbered in `customers`.
+    pub(crate) async fn queue_templates_numbered(
+        &self,
+        server: &str,
+        customers: std::ops::Range<usize>,
+    ) -> Vec<String> {
         let mut tasks = Vec::new();
         for worker in 0..8 {
             let (client, server, key) =
                 (self.client.clone(), server.to_owned(), self.api_key.clone());
+            let customers = customers.clone();
             tasks.push(tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for i in (worker..count).step_by(8) {
+                for i in (customers.start + worker..customers.end).step_by(8) {
                     let body = json!({"to": format!("49152{:08}", i), "type": "template",
                         "template": {"name": "order_update", "language": {"code": "en"}}});
                     let answer: Value = client
@@ -180,7 +195,7 @@ impl Stack {
         ids
     }
 
-    async fn number(&self) -> Value {
+    pub(crate) async fn number(&self) -> Value {
         self.client
             .get(format!(
                 "{}/admin/phone-numbers/{PHONE_NUMBER_ID}",
@@ -194,7 +209,7 @@ impl Stack {
             .unwrap()
     }
 
-    async fn wait_accepted(&self, count: u64, within: Duration) -> Value {
+    pub(crate) async fn wait_accepted(&self, count: u64, within: Duration) -> Value {
         let deadline = Instant::now() + within;
         loop {
             let number = self.number().await;
@@ -211,7 +226,7 @@ impl Stack {
     }
 
     /// First and last time Meta accepted a send.
-    async fn accepted_span(&self) -> Duration {
+    pub(crate) async fn accepted_span(&self) -> Duration {
         let calls: Value = self
             .client
             .get(format!(
@@ -237,7 +252,7 @@ impl Stack {
     }
 
     /// For a failure message: the most calls accepted in any one second and the arrivals around it.
-    async fn densest_second(&self) -> String {
+    pub(crate) async fn densest_second(&self) -> String {
         let calls: Value = self
             .client
             .get(format!(
@@ -290,7 +305,7 @@ impl Stack {
     }
 
     /// How many times Meta accepted each of our messages (by the callback data wagate attaches).
-    async fn sends_per_message(&self) -> HashMap<String, usize> {
+    pub(crate) async fn sends_per_message(&self) -> HashMap<String, usize> {
         let sent: Value = self
             .client
             .get(format!(
@@ -319,7 +334,7 @@ impl Stack {
 /// The sender counts each call in its number's second until the answer is back (Meta cannot
 /// answer before the call arrived), so however a call was delayed on its way, Meta's strict count
 /// never sees more than the limit.
-async fn assert_meta_never_said_too_fast(stack: &Stack, number: &Value) {
+pub(crate) async fn assert_meta_never_said_too_fast(stack: &Stack, number: &Value) {
     let rejected = number["rejected_throughput"].as_u64().unwrap();
     assert_eq!(
         rejected,
