@@ -1,4 +1,4 @@
-//! The command line: `serve`, `worker`, `emulator`, `tenant create`, `migrate` and `bench`.
+//! The command line: `serve`, `worker`, `emulator`, `tenant create`, `migrate`, `keys` and `bench`.
 
 use std::net::SocketAddr;
 
@@ -47,6 +47,9 @@ pub enum Command {
     Tenant(TenantCommand),
     /// Apply database migrations and exit.
     Migrate,
+    /// Master key rotation: stored secrets counted by key, and sealed again under a new one.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
     /// Measure wagate on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -109,6 +112,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Emulator { emulator_listen } => run_emulator(emulator_listen).await,
         Command::Tenant(TenantCommand::Create(args)) => create_tenant(settings, args).await,
         Command::Migrate => migrate(settings).await,
+        Command::Keys(command) => crate::keys::run(settings, command).await,
         Command::Bench(BenchCommand::Ingest(args)) => crate::bench::ingest(settings, args).await,
         Command::Bench(BenchCommand::Send(args)) => crate::bench::send(settings, args).await,
         Command::Bench(BenchCommand::Crash(args)) => crate::bench::crash(settings, args).await,
@@ -166,7 +170,7 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(
         &settings.database_url,
         PoolSizes {

@@ -20,6 +20,7 @@ pub mod hooks;
 pub mod ids;
 pub mod inbound;
 pub mod jobs;
+pub mod keys;
 pub mod limits;
 pub mod media;
 pub mod outbound;

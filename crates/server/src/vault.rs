@@ -7,7 +7,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -183,6 +183,62 @@ impl Vault {
     pub fn is_sealed_with_old_key(&self, sealed: &[u8]) -> bool {
         sealed.len() > KEY_ID_LEN && sealed[1..1 + KEY_ID_LEN] != self.primary.id
     }
+
+    /// The id of the key new secrets are sealed with.
+    pub fn primary_key_id(&self) -> KeyId {
+        KeyId(self.primary.id)
+    }
+
+    /// Whether this vault holds the key with this id (primary or previous).
+    pub fn has_key(&self, id: KeyId) -> bool {
+        std::iter::once(&self.primary)
+            .chain(self.previous.iter())
+            .any(|k| k.id == id.0)
+    }
+
+    /// The secret sealed again for the same `slot` under the primary key, or `None` when it
+    /// already is. A secret under another key must open first, so this fails exactly as `open`.
+    pub fn reseal(
+        &self,
+        slot: SecretSlot<'_>,
+        sealed: &[u8],
+    ) -> Result<Option<Vec<u8>>, VaultError> {
+        match KeyId::of(sealed) {
+            Some(id) if id == self.primary_key_id() => Ok(None),
+            _ => {
+                let plain = self.open(slot, sealed)?;
+                Ok(Some(self.seal(slot, plain.expose_secret())))
+            }
+        }
+    }
+}
+
+/// The public id of a master key (derived from it, revealing nothing of it): what a sealed secret
+/// names, and what `wagate keys status` counts by. Shown as 16 hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyId([u8; KEY_ID_LEN]);
+
+impl KeyId {
+    /// The key id a sealed secret names; `None` when the bytes are not in the vault's format.
+    pub fn of(sealed: &[u8]) -> Option<Self> {
+        if sealed.len() < HEADER_LEN + 16 || sealed[0] != FORMAT_VERSION {
+            return None;
+        }
+        let mut id = [0u8; KEY_ID_LEN];
+        id.copy_from_slice(&sealed[1..1 + KEY_ID_LEN]);
+        Some(Self(id))
+    }
+}
+
+impl std::fmt::Display for KeyId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// Where the generated master key lives when `WAGATE_MASTER_KEY` is unset.
+pub fn key_file_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(KEY_FILE)
 }
 
 fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
@@ -200,7 +256,7 @@ fn decode_key(text: &str) -> Result<Zeroizing<[u8; 32]>, VaultError> {
 }
 
 fn load_or_create_key_file(data_dir: &Path) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    let path = data_dir.join(KEY_FILE);
+    let path = key_file_path(data_dir);
     let key_file_error = |reason: String| VaultError::KeyFile {
         path: path.display().to_string(),
         reason,
@@ -332,6 +388,69 @@ mod tests {
             without_old.open(slot, &sealed),
             Err(VaultError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn a_secret_under_a_previous_key_reseals_under_the_primary_and_still_opens_in_its_slot() {
+        let old = Vault::new(&[1u8; 32], &[]);
+        let slot = SecretSlot::new("connections", "app_secret", "row-1");
+        let sealed = old.seal(slot, "app-secret");
+        let rotated = Vault::new(&[2u8; 32], &[[1u8; 32]]);
+        let resealed = rotated
+            .reseal(slot, &sealed)
+            .unwrap()
+            .expect("under an old key");
+        assert_eq!(KeyId::of(&resealed), Some(rotated.primary_key_id()));
+        assert_eq!(KeyId::of(&sealed), Some(old.primary_key_id()));
+        let only_new = Vault::new(&[2u8; 32], &[]);
+        assert_eq!(
+            only_new.open(slot, &resealed).unwrap().expose_secret(),
+            "app-secret"
+        );
+        assert!(matches!(
+            only_new.open(
+                SecretSlot::new("connections", "app_secret", "row-2"),
+                &resealed
+            ),
+            Err(VaultError::Rejected)
+        ));
+        // Already under the primary key: nothing to do.
+        assert!(rotated.reseal(slot, &resealed).unwrap().is_none());
+    }
+
+    #[test]
+    fn resealing_a_secret_under_a_key_the_vault_lacks_names_the_key_and_what_to_set() {
+        let old = Vault::new(&[1u8; 32], &[]);
+        let slot = SecretSlot::new("t", "c", "r");
+        let sealed = old.seal(slot, "s");
+        let without_old = Vault::new(&[2u8; 32], &[]);
+        let error = without_old.reseal(slot, &sealed).unwrap_err();
+        assert!(matches!(error, VaultError::UnknownKey(_)));
+        let message = error.to_string();
+        assert!(
+            message.contains(&old.primary_key_id().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("WAGATE_PREVIOUS_MASTER_KEYS"), "{message}");
+        assert!(!without_old.has_key(old.primary_key_id()));
+        assert!(Vault::new(&[2u8; 32], &[[1u8; 32]]).has_key(old.primary_key_id()));
+    }
+
+    #[test]
+    fn key_ids_are_sixteen_hex_digits_and_only_of_well_formed_secrets() {
+        let v = vault();
+        let id = v.primary_key_id().to_string();
+        assert_eq!(id.len(), 16);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(
+            KeyId::of(&v.seal(SecretSlot::new("t", "c", "r"), "")),
+            Some(v.primary_key_id())
+        );
+        assert_eq!(KeyId::of(b"not sealed"), None);
+        assert_ne!(
+            Vault::new(&[8u8; 32], &[]).primary_key_id(),
+            v.primary_key_id()
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod media;
 pub mod messages;
 mod migrations;
+pub mod secrets;
 pub mod sequences;
 pub mod sessions;
 pub mod statuses;

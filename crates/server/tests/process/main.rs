@@ -4,6 +4,7 @@
 mod cluster;
 mod crash;
 mod demo;
+mod keys;
 mod sending;
 
 use std::net::TcpListener;
