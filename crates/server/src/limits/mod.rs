@@ -37,7 +37,7 @@ mod tests;
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use local::{LocalBudgets, MonotonicClock};
@@ -50,6 +50,10 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(2);
 const PROBE_INTERVAL: Duration = Duration::from_secs(1);
 /// At most one fallback warning per this long.
 const WARN_INTERVAL: Duration = Duration::from_secs(30);
+/// How often each process tells Redis it shares the budgets; a process silent for
+/// `HEARTBEAT_TTL` no longer counts.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(5);
+const HEARTBEAT_TTL: Duration = Duration::from_secs(16);
 
 /// How fast a key may go: `per_second` units per second on average, with up to `burst` at once.
 ///
@@ -202,7 +206,12 @@ pub struct Departure(LoggedIn);
 #[derive(Debug)]
 enum LoggedIn {
     Local(LocalDeparture),
-    Shared { key: String, member: String },
+    /// Admitted by the shared log, and mirrored in this process's own (see `admit_departure`).
+    Shared {
+        key: String,
+        member: String,
+        mirror: LocalDeparture,
+    },
 }
 
 /// Budgets shared by every sender: in memory for one process, in Redis when several share them.
@@ -224,6 +233,9 @@ struct Budgets {
 struct SharedBudgets {
     redis: RedisBudgets,
     health: Health,
+    /// How many processes shared the budgets at the last heartbeat (at least 1). While Redis is
+    /// away each process keeps to its share of every quota, so together they stay within it.
+    processes: AtomicU32,
 }
 
 /// Whether Redis is answering, and when to try it or warn about it next.
@@ -273,16 +285,41 @@ impl RateLimiter {
     /// Starts degraded with a probe due at once: the first call finds out whether Redis answers.
     fn with_redis(redis_url: &str, probe_interval: Duration) -> Result<Self, LimitError> {
         let redis = RedisBudgets::new(redis_url)?;
-        Ok(Self {
+        let limiter = Self {
             inner: Arc::new(Budgets {
                 local: LocalBudgets::new(),
                 departures: DepartureLogs::new(Box::new(MonotonicClock::new())),
                 redis: Some(SharedBudgets {
                     redis,
                     health: Health::new(probe_interval),
+                    processes: AtomicU32::new(1),
                 }),
             }),
-        })
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(count_processes(Arc::downgrade(&limiter.inner)));
+        }
+        Ok(limiter)
+    }
+
+    /// The quota this process keeps to on its own: all of it without Redis, its share while
+    /// Redis (which several processes may share) is away.
+    fn own_quota(&self, quota: Quota) -> Quota {
+        match self.own_share() {
+            1 => quota,
+            n => Quota::new(quota.per_second / f64::from(n), (quota.burst / n).max(1)),
+        }
+    }
+
+    fn own_cap(&self, cap: u32) -> u32 {
+        (cap / self.own_share()).max(1)
+    }
+
+    fn own_share(&self) -> u32 {
+        self.inner
+            .redis
+            .as_ref()
+            .map_or(1, |shared| shared.processes.load(Ordering::Relaxed).max(1))
     }
 
     /// Takes one unit of `key`'s budget if it is there now; otherwise answers how long until it
@@ -300,7 +337,7 @@ impl RateLimiter {
             }
             shared.health.fell_back();
         }
-        self.inner.local.try_acquire(key, quota)
+        self.inner.local.try_acquire(key, self.own_quota(quota))
     }
 
     /// [`RateLimiter::try_acquire`] that also answers what is left of `key`'s budget (for
@@ -322,7 +359,9 @@ impl RateLimiter {
             }
             shared.health.fell_back();
         }
-        self.inner.local.try_acquire_metered(key, quota)
+        self.inner
+            .local
+            .try_acquire_metered(key, self.own_quota(quota))
     }
 
     /// Reserves the next unit of `key`'s budget, whether or not it is there yet, and answers how
@@ -341,7 +380,7 @@ impl RateLimiter {
             }
             shared.health.fell_back();
         }
-        self.inner.local.reserve(key, quota)
+        self.inner.local.reserve(key, self.own_quota(quota))
     }
 
     /// The last check before a call leaves: records a departure for `key` if fewer than `cap`
@@ -366,6 +405,7 @@ impl RateLimiter {
                             Departure(LoggedIn::Shared {
                                 key: key.to_owned(),
                                 member,
+                                mirror: self.inner.departures.record(key, window, bound),
                             })
                         });
                     }
@@ -376,7 +416,7 @@ impl RateLimiter {
         }
         self.inner
             .departures
-            .admit(key, cap, window, bound)
+            .admit(key, self.own_cap(cap), window, bound)
             .map(|local| Departure(LoggedIn::Local(local)))
     }
 
@@ -385,7 +425,12 @@ impl RateLimiter {
     pub async fn settle_departure(&self, departure: Departure) {
         match departure.0 {
             LoggedIn::Local(local) => self.inner.departures.settle(&local),
-            LoggedIn::Shared { key, member } => {
+            LoggedIn::Shared {
+                key,
+                member,
+                mirror,
+            } => {
+                self.inner.departures.settle(&mirror);
                 let Some(shared) = &self.inner.redis else {
                     return;
                 };
@@ -435,6 +480,25 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
+/// Keeps `processes` up to date while the limiter lives: each beat says this process shares the
+/// budgets and learns how many do.
+async fn count_processes(budgets: std::sync::Weak<Budgets>) {
+    let origin = uuid::Uuid::new_v4().to_string();
+    loop {
+        let Some(budgets) = budgets.upgrade() else {
+            return;
+        };
+        if let Some(shared) = &budgets.redis
+            && let Ok(count) = shared.redis.heartbeat(&origin, HEARTBEAT_TTL).await
+        {
+            shared.processes.store(count, Ordering::Relaxed);
+            metrics::gauge!("wagate_rate_limit_processes").set(f64::from(count));
+        }
+        drop(budgets);
+        tokio::time::sleep(HEARTBEAT_EVERY).await;
+    }
+}
+
 impl SharedBudgets {
     fn failed(&self, err: &RedisCallError) {
         let newly_degraded = self.health.failed();
@@ -448,7 +512,7 @@ impl SharedBudgets {
                 cause = %cause,
                 newly_degraded,
                 fallbacks_since_last_warning = fallbacks,
-                "Redis rate limits unavailable; this process is using its own budgets"
+                "Redis rate limits unavailable; this process keeps to its share of each quota on its own"
             );
         }
     }

@@ -140,6 +140,19 @@ pub(crate) enum RedisCallError {
     Failed(#[source] redis::RedisError),
 }
 
+/// Heartbeat. KEYS[1]: the set of processes sharing these budgets (scored by their last beat,
+/// in ms); ARGV[1]: this process; ARGV[2]: how long a beat counts (ms). Returns how many
+/// processes beat within that time, this one included.
+const HEARTBEAT_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return redis.call('ZCARD', KEYS[1])
+";
+
 pub(crate) struct RedisBudgets {
     client: Client,
     /// Cloned for each call (an `Arc` inside); replaced by a fresh one after a failure, so a
@@ -151,6 +164,7 @@ pub(crate) struct RedisBudgets {
     penalize: Script,
     depart: Script,
     settle: Script,
+    heartbeat: Script,
 }
 
 impl RedisBudgets {
@@ -167,6 +181,7 @@ impl RedisBudgets {
             penalize: Script::new(PENALIZE_SCRIPT),
             depart: Script::new(DEPART_SCRIPT),
             settle: Script::new(SETTLE_SCRIPT),
+            heartbeat: Script::new(HEARTBEAT_SCRIPT),
         })
     }
 
@@ -277,6 +292,22 @@ impl RedisBudgets {
         let mut invocation = self.settle.key(departures_key(key));
         invocation.arg(member);
         within(CALL_TIMEOUT, invocation.invoke_async::<()>(&mut connection)).await
+    }
+
+    /// Says this process (`origin`) shares the budgets, and answers how many processes said so
+    /// within `ttl`.
+    pub(crate) async fn heartbeat(
+        &self,
+        origin: &str,
+        ttl: Duration,
+    ) -> Result<u32, RedisCallError> {
+        let mut connection = self.connection();
+        let mut invocation = self.heartbeat.key(redis_key("processes"));
+        invocation
+            .arg(origin)
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1));
+        let count: u32 = within(CALL_TIMEOUT, invocation.invoke_async(&mut connection)).await?;
+        Ok(count.max(1))
     }
 
     /// Drops the current connection; the next call opens a new one.

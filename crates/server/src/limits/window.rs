@@ -79,6 +79,31 @@ impl DepartureLogs {
         Err(Duration::from_micros((earliest + window_us - now).max(1)))
     }
 
+    /// Records a departure for `key` whatever the log holds: one admitted by the shared log in
+    /// Redis, mirrored here so that if Redis goes away this process still knows what it sent in
+    /// the last window.
+    pub(crate) fn record(&self, key: &str, window: Duration, bound: Duration) -> LocalDeparture {
+        let window_us = super::gcra::duration_us(window);
+        let mut logs = self.logs.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.clock.now_us();
+        if !logs.contains_key(key) && logs.len() > SWEEP_THRESHOLD {
+            logs.retain(|_, log| log.last().is_some_and(|&(last, _)| last + window_us > now));
+        }
+        if let Some(log) = logs.get_mut(key) {
+            while log.first().is_some_and(|&(at, _)| at + window_us <= now) {
+                log.pop_first();
+            }
+        }
+        let departure = LocalDeparture {
+            key: key.to_owned(),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            logged_at_us: now + super::gcra::duration_us(bound),
+        };
+        let log = logs.entry(key.to_owned()).or_default();
+        log.insert((departure.logged_at_us, departure.id));
+        departure
+    }
+
     /// The departure's answer is back: it counts from now at the latest, if that is earlier than
     /// its bound.
     pub(crate) fn settle(&self, departure: &LocalDeparture) {

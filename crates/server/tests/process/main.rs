@@ -4,6 +4,7 @@
 mod cluster;
 mod crash;
 mod demo;
+mod faults;
 mod keys;
 mod sending;
 
