@@ -208,7 +208,7 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         .await
         .map_err(retry)?
     {
-        return Ok(());
+        return not_marked(state, &message.id).await;
     }
     // A send that missed its instant leaves as soon as the departure log lets it. Taking a new
     // instant instead would waste the one it had: under load many sends miss theirs by a little,
@@ -264,6 +264,20 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
             Ok(())
         }
         Err(error) => handle_error(state, job, &connection, &message, error).await,
+    }
+}
+
+/// The message could not be marked as leaving: another attempt took it or it was answered for
+/// (nothing to do), or its connection stopped being usable while this attempt waited for its
+/// instant (Meta refused the token for an earlier send). Then the attempt runs again, and the
+/// connection check at its start fails the message with the reason.
+async fn not_marked(state: &AppState, message_id: &str) -> Result<(), JobFailure> {
+    let current = state.store.message_by_id(message_id).await.map_err(retry)?;
+    match current {
+        Some(m) if m.status == "queued" && m.wamid.is_none() && m.send_started_at.is_none() => Err(
+            JobFailure::Retry("the connection stopped being usable before the call".into()),
+        ),
+        _ => Ok(()),
     }
 }
 

@@ -370,7 +370,9 @@ impl Store {
     pub async fn mark_send_started(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE messages SET send_started_at = $2, updated_at = $2
-             WHERE id = $1 AND status = 'queued' AND send_started_at IS NULL AND wamid IS NULL",
+             WHERE id = $1 AND status = 'queued' AND send_started_at IS NULL AND wamid IS NULL
+               AND EXISTS (SELECT 1 FROM connections c
+                           WHERE c.id = messages.connection_id AND c.status = 'connected')",
         )
         .bind(id)
         .bind(now)
