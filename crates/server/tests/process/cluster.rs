@@ -10,7 +10,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::sending::{PHONE_NUMBER_ID, SECRET, Stack, assert_meta_never_said_too_fast};
+use crate::sending::{SECRET, Stack, assert_meta_never_said_too_fast};
 use crate::{Proc, fresh_postgres_database, machine_to_myself, postgres_or_skip, wagate};
 
 const WEBHOOKS: usize = 600;
@@ -21,14 +21,13 @@ const TEMPLATE_SYNC_SECS: u64 = 3;
 /// One signed webhook carrying one customer's text message, posted to `server`.
 async fn post_customer_message(client: &reqwest::Client, server: &str, key: &str, i: usize) {
     let customer = format!("4917000{:05}", i % CUSTOMERS);
-    let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
-        "field": "messages",
-        "value": {"messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-            "contacts": [{"profile": {"name": format!("Customer {}", i % CUSTOMERS)}, "wa_id": customer}],
-            "messages": [{"from": customer, "id": format!("wamid.cluster.{i}"), "timestamp": "1767000000",
-                "type": "text", "text": {"body": format!("message {i}")}}]}}]}]})
-    .to_string();
+    let body = crate::customer_text_webhook(
+        &format!("wamid.cluster.{i}"),
+        &customer,
+        &format!("Customer {}", i % CUSTOMERS),
+        &format!("message {i}"),
+        "1767000000",
+    );
     let answer = client
         .post(format!("{server}/webhooks/whatsapp/{key}"))
         .header(
@@ -121,21 +120,7 @@ async fn two_servers_and_a_worker_on_postgres_and_redis_work_as_one() {
     let _worker = Proc(worker.arg("worker").spawn().unwrap());
 
     let connection_id = stack.connect(&a).await;
-    let connection: Value = stack
-        .client
-        .get(format!("{a}/api/v1/connections/{connection_id}"))
-        .bearer_auth(&stack.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = connection["webhook_url"]
-        .as_str()
-        .and_then(|u| u.rsplit('/').next())
-        .unwrap()
-        .to_owned();
+    let key = stack.webhook_key(&a, &connection_id).await;
 
     // Webhooks alternate between the two servers, each posted once the one before it was
     // stored, so the order they were stored in is the order of their inbox ids (concurrent

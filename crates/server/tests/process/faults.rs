@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Mutex, watch};
 
-use crate::sending::{PHONE_NUMBER_ID, SECRET, Stack};
+use crate::sending::{SECRET, Stack};
 use crate::{fresh_postgres_database, machine_to_myself, postgres_or_skip};
 
 /// Forwards TCP connections to `target` until cut; while cut, every open connection is broken
@@ -95,13 +95,13 @@ async fn resend_until_acknowledged(
             for i in (lane..count).step_by(8) {
                 let wamid = format!("wamid.fault.{i}");
                 let customer = format!("4917100{:05}", i % 40);
-                let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
-                    "field": "messages", "value": {"messaging_product": "whatsapp",
-                        "metadata": {"display_phone_number": "15550783881", "phone_number_id": PHONE_NUMBER_ID},
-                        "contacts": [{"profile": {"name": "Load"}, "wa_id": customer}],
-                        "messages": [{"from": customer, "id": wamid, "timestamp": "1767000000",
-                            "type": "text", "text": {"body": format!("fault {i}")}}]}}]}]})
-                .to_string();
+                let body = crate::customer_text_webhook(
+                    &wamid,
+                    &customer,
+                    "Load",
+                    &format!("fault {i}"),
+                    "1767000000",
+                );
                 let signature = cloudapi::signature::sign(SECRET.as_bytes(), body.as_bytes());
                 let deadline = Instant::now() + Duration::from_secs(120);
                 loop {
@@ -136,24 +136,6 @@ async fn resend_until_acknowledged(
     for task in tasks {
         task.await.unwrap();
     }
-}
-
-async fn webhook_key(stack: &Stack, server: &str, connection_id: &str) -> String {
-    let connection: Value = stack
-        .client
-        .get(format!("{server}/api/v1/connections/{connection_id}"))
-        .bearer_auth(&stack.api_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    connection["webhook_url"]
-        .as_str()
-        .and_then(|u| u.rsplit('/').next())
-        .unwrap()
-        .to_owned()
 }
 
 async fn readiness(client: &reqwest::Client, server: &str) -> (StatusCode, Value) {
@@ -199,7 +181,7 @@ async fn while_postgres_is_unreachable_webhooks_get_503_never_200_and_the_server
     let stack = Stack::start(url.to_string(), json!({})).await;
     let (_server, base) = stack.serve(&[]).await;
     let connection_id = stack.connect(&base).await;
-    let key = webhook_key(&stack, &base, &connection_id).await;
+    let key = stack.webhook_key(&base, &connection_id).await;
 
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
     let gave_up = Arc::new(AtomicBool::new(false));

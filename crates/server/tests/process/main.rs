@@ -262,6 +262,24 @@ async fn a_new_user_connects_the_emulator_and_sees_a_customer_message_within_a_s
     }
 }
 
+/// The body Meta posts for one customer's text message to the test number.
+pub(crate) fn customer_text_webhook(
+    wamid: &str,
+    customer: &str,
+    name: &str,
+    text: &str,
+    timestamp: &str,
+) -> String {
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{
+        "field": "messages",
+        "value": {"messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
+            "contacts": [{"profile": {"name": name}, "wa_id": customer}],
+            "messages": [{"from": customer, "id": wamid, "timestamp": timestamp,
+                "type": "text", "text": {"body": text}}]}}]}]})
+    .to_string()
+}
+
 /// Sends signed webhooks (one new message each) from several tasks until told to stop and
 /// returns the wamids whose POST got 200.
 async fn send_until_stopped(
@@ -278,25 +296,26 @@ async fn send_until_stopped(
             Arc::clone(&stop),
         );
         tasks.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .unwrap();
             let mut acknowledged = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 let wamid = format!("wamid.kill{worker}x{n}");
-                let body = serde_json::to_vec(&json!({
-                    "object": "whatsapp_business_account",
-                    "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
-                        "messaging_product": "whatsapp",
-                        "metadata": {"display_phone_number": "15550783881", "phone_number_id": "106540352242922"},
-                        "contacts": [{"profile": {"name": "Load"}, "wa_id": format!("49151{:07}", n % 50)}],
-                        "messages": [{"from": format!("49151{:07}", n % 50), "id": wamid, "timestamp": "1749416383",
-                            "type": "text", "text": {"body": "load"}}]
-                    }}]}]
-                }))
-                .unwrap();
+                let customer = format!("49151{:07}", n % 50);
+                let body = customer_text_webhook(&wamid, &customer, "Load", "load", "1749416383")
+                    .into_bytes();
                 let signature = cloudapi::signature::sign(secret.as_bytes(), &body);
-                match client.post(&url).header("x-hub-signature-256", signature).body(body).send().await {
+                match client
+                    .post(&url)
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await
+                {
                     Ok(response) if response.status() == StatusCode::OK => acknowledged.push(wamid),
                     // Refused or cut off: Meta would retry; nothing is promised for these.
                     _ => tokio::time::sleep(Duration::from_millis(20)).await,

@@ -11,7 +11,7 @@ use crate::{
     wait_until_up,
 };
 
-pub(crate) const PHONE_NUMBER_ID: &str = "106540352242922";
+const PHONE_NUMBER_ID: &str = "106540352242922";
 const TOKEN: &str = "EAAGsending";
 pub(crate) const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
@@ -145,6 +145,25 @@ impl Stack {
             .await
             .unwrap();
         connection["id"].as_str().unwrap().to_owned()
+    }
+
+    /// The key in a connection's webhook URL (the last path segment).
+    pub(crate) async fn webhook_key(&self, server: &str, connection_id: &str) -> String {
+        let connection: Value = self
+            .client
+            .get(format!("{server}/api/v1/connections/{connection_id}"))
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        connection["webhook_url"]
+            .as_str()
+            .and_then(|u| u.rsplit('/').next())
+            .unwrap()
+            .to_owned()
     }
 
     /// Queues `count` template messages to as many customers, from 8 concurrent API clients.
