@@ -134,6 +134,11 @@ on_both_databases! {
         while kinds.len() < 3 {
             let frame = tokio::time::timeout_at(deadline, socket.next()).await.expect("events within 5 s").unwrap().unwrap();
             let event: serde_json::Value = serde_json::from_str(frame.to_text().unwrap()).unwrap();
+            // Connecting the number pulls its templates in the background; that sync may end
+            // after the socket opened, and its event is not the message's.
+            if event["type"] == "templates.synced" {
+                continue;
+            }
             if event["type"] == "message.created" {
                 assert_eq!(event["data"]["wamid"], json!(receipt.wamid));
                 assert_eq!(event["data"]["text"]["body"], "live!");
