@@ -89,6 +89,12 @@ pub struct CrashBenchArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub sends: u64,
 
+    /// Webhooks handed out per second across all lanes (0: as fast as the server takes them).
+    /// A pace spreads the webhooks over several kills; unpaced, a fast server acknowledges
+    /// them all before the first one.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub webhooks_per_second: u64,
+
     /// Keep the temporary database and the server's log instead of deleting them.
     #[arg(long)]
     pub keep_data: bool,
@@ -304,7 +310,11 @@ impl Crash<'_> {
             self.args.kill_every_ms,
             KILL_JITTER * 100.0
         );
-        let resender = Arc::new(Resender::new(webhook_url, webhooks));
+        let resender = Arc::new(Resender::new(
+            webhook_url,
+            webhooks,
+            self.args.webhooks_per_second,
+        ));
         let lanes: Vec<_> = (0..RESENDER_LANES)
             .map(|_| {
                 let resender = Arc::clone(&resender);
@@ -851,6 +861,9 @@ async fn prepare_webhooks(count: u64, app_secret: &str) -> anyhow::Result<Vec<Pr
 struct Resender {
     url: String,
     webhooks: Vec<PreparedWebhook>,
+    /// When the first webhook is handed out, and how many per second after it (0: no pace).
+    started: std::time::Instant,
+    per_second: u64,
     next: AtomicUsize,
     attempts: AtomicU64,
     acknowledged: AtomicU64,
@@ -860,10 +873,12 @@ struct Resender {
 }
 
 impl Resender {
-    fn new(url: &str, webhooks: Vec<PreparedWebhook>) -> Self {
+    fn new(url: &str, webhooks: Vec<PreparedWebhook>, per_second: u64) -> Self {
         Self {
             url: url.to_owned(),
             webhooks,
+            started: std::time::Instant::now(),
+            per_second,
             next: AtomicUsize::new(0),
             attempts: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
@@ -896,6 +911,10 @@ impl Resender {
             let Some(webhook) = self.webhooks.get(index) else {
                 return;
             };
+            if self.per_second > 0 {
+                let due = Duration::from_secs_f64(index as f64 / self.per_second as f64);
+                tokio::time::sleep_until((self.started + due).into()).await;
+            }
             let mut backoff = FIRST_BACKOFF;
             loop {
                 self.attempts.fetch_add(1, Ordering::Relaxed);

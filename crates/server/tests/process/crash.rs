@@ -31,6 +31,9 @@ async fn crash_run_keeps_every_message_once(database_url: &str) {
             "300",
             "--kill-every-ms",
             "1500",
+            // 3,000 over about six seconds, so kills land while webhooks are delivered.
+            "--webhooks-per-second",
+            "500",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
