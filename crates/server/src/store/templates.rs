@@ -262,6 +262,7 @@ impl Store {
         &self,
         connection: TemplateOwner<'_>,
         listed: &[SyncedTemplate],
+        listed_at: i64,
         now: i64,
     ) -> Result<SyncCounts, StoreError> {
         let mut tx = self.begin().await?;
@@ -288,15 +289,20 @@ impl Store {
             } else {
                 counts.added += 1;
             }
-            upsert_template(&mut tx, &connection, template, now).await?;
+            upsert_template(&mut tx, &connection, template, listed_at, now).await?;
         }
         for (id, name, language) in &known {
             if !seen.contains(&(name.as_str(), language.as_str())) {
-                sqlx::query("DELETE FROM templates WHERE id = $1")
+                // A template submitted (or moved by a status webhook) after the listing began is
+                // newer than the listing, which cannot have seen it.
+                let removed = sqlx::query("DELETE FROM templates WHERE id = $1 AND updated_at <= $2")
                     .bind(id)
+                    .bind(listed_at)
                     .execute(&mut *tx)
                     .await?;
-                counts.removed += 1;
+                if removed.rows_affected() > 0 {
+                    counts.removed += 1;
+                }
             }
         }
         sqlx::query("UPDATE connections SET templates_synced_at = $2 WHERE id = $1")
@@ -402,8 +408,11 @@ async fn upsert_template(
     conn: &mut Conn,
     owner: &TemplateOwner<'_>,
     template: &SyncedTemplate,
+    listed_at: i64,
     now: i64,
 ) -> Result<(), StoreError> {
+    // A row changed since the listing began (a status webhook, a submission) keeps what it has:
+    // the listing is older than that change.
     sqlx::query(
         "INSERT INTO templates (id, tenant_id, connection_id, waba_id, meta_template_id, name,
              language, category, status, quality_score, rejected_reason, parameter_format,
@@ -415,7 +424,8 @@ async fn upsert_template(
              quality_score = excluded.quality_score, rejected_reason = excluded.rejected_reason,
              parameter_format = excluded.parameter_format, sub_category = excluded.sub_category,
              components = excluded.components, payload = excluded.payload,
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at
+         WHERE templates.updated_at <= $17",
     )
     .bind(crate::ids::new_id())
     .bind(owner.tenant_id)
@@ -433,6 +443,7 @@ async fn upsert_template(
     .bind(&template.components)
     .bind(&template.payload)
     .bind(now)
+    .bind(listed_at)
     .execute(&mut *conn)
     .await?;
     Ok(())

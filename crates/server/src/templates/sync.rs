@@ -131,6 +131,7 @@ impl<'a> TemplateSync<'a> {
         }
         let waba_id = connection.waba_id.as_deref().ok_or(SyncError::NoWaba)?;
         let token = self.open_token(connection)?;
+        let listed_at = now_ms();
         let listed = self
             .graph
             .list_all_templates(&token, waba_id, PAGE_SIZE)
@@ -150,6 +151,7 @@ impl<'a> TemplateSync<'a> {
                     waba_id: Some(waba_id),
                 },
                 &templates,
+                listed_at,
                 now,
             )
             .await?;
