@@ -4,6 +4,7 @@
 //! `run_until_stopped` serves until the shutdown future resolves, then stops taking requests,
 //! lets the background tasks finish what they hold, and returns.
 
+pub mod serve;
 pub mod state;
 
 use std::future::Future;
@@ -49,6 +50,8 @@ pub struct Tuning {
     pub ingest: Option<IngestConfig>,
     pub processor: Option<ProcessorConfig>,
     pub jobs: Option<RunnerConfig>,
+    /// How long a client has to send a request head; `None` is [`serve::HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Option<Duration>,
 }
 
 pub struct Application {
@@ -259,13 +262,12 @@ impl Application {
         let serve_result = match self.listener {
             Some(listener) => {
                 let app = Self::router(self.state.clone());
-                axum::serve(
-                    listener,
-                    app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await
-                .context("the HTTP server failed")
+                let header_read_timeout = self
+                    .tuning
+                    .header_read_timeout
+                    .unwrap_or(serve::HEADER_READ_TIMEOUT);
+                serve::serve(listener, app, header_read_timeout, shutdown).await;
+                Ok::<(), anyhow::Error>(())
             }
             None => {
                 shutdown.await;
