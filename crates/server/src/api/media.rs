@@ -2,17 +2,19 @@
 //! and what is known of it.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Body;
 use axum::extract::multipart::{Field, MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::TenantAuth;
 use super::error::ApiError;
+use super::schema::{ErrorBody, Media};
 use crate::app::state::AppState;
 use crate::clock::now_ms;
 use crate::media::staging::{StagedFile, Staging, StagingError};
@@ -24,22 +26,39 @@ use crate::views;
 const UPLOAD_BODY_LIMIT: usize = MAX_UPLOAD_BYTES as usize + 1024 * 1024;
 
 /// Routes that read large bodies: mounted outside the API's short request timeout.
-pub fn upload_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/media", post(create))
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
         .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT))
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/media/{id}", get(download))
-        .route("/media/{id}/info", get(info))
-        .route("/media/{id}/retry", post(retry_fetch))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(download))
+        .routes(routes!(info))
+        .routes(routes!(retry_fetch))
 }
 
-/// `POST /api/v1/media` (multipart): `file`, and optionally `connection_id`, `type` (the MIME
-/// type, else the part's own), `kind`. 201 with the media object; its `id` is what
-/// `POST /api/v1/messages` takes as `image.id` (or `video.id`, …).
+/// Uploads a file to send; 201 with the media object.
+///
+/// Multipart: `file`, and optionally `connection_id`, `type` (the MIME type, else the part's
+/// own) and `kind`. The answer's `id` is what `POST /api/v1/messages` takes as `image.id` (or
+/// `video.id`, ...).
+#[utoipa::path(
+    post,
+    path = "/api/v1/media",
+    tag = "media",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "Uploaded to Meta and stored", body = Media),
+        (status = 400, description = "The body is not a readable multipart form", body = ErrorBody),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "The connection does not exist", body = ErrorBody),
+        (status = 413, description = "The body is larger than the upload limit", body = ErrorBody),
+        (status = 422, description = "A field is wrong, the file is too large or of a type Meta does not take, the connection cannot be used, or Meta refused the file", body = ErrorBody),
+        (status = 502, description = "Meta could not be reached", body = ErrorBody),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -181,7 +200,18 @@ async fn media_of(state: &AppState, auth: &TenantAuth, id: &str) -> Result<Media
         .ok_or(ApiError::NotFound("media"))
 }
 
-/// `GET /api/v1/media/{id}/info`: the media object.
+/// What is known of a file: the media object.
+#[utoipa::path(
+    get,
+    path = "/media/{id}/info",
+    tag = "media",
+    params(("id" = String, Path, description = "The media's id")),
+    responses(
+        (status = 200, description = "The media object", body = Media),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such media for this tenant", body = ErrorBody),
+    )
+)]
 async fn info(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -190,9 +220,35 @@ async fn info(
     Ok(Json(views::media(&media_of(&state, &auth, &id).await?)))
 }
 
-/// `GET /api/v1/media/{id}`: the file's bytes, to the tenant that owns it. Browsers keep a copy
-/// but must ask again each time (`no-cache` with the content hash as `ETag`), so a copy kept by a
-/// shared browser is never shown to someone signed in as another tenant.
+/// Downloads a stored file's bytes, to the tenant that owns it.
+///
+/// Browsers keep a copy but must ask again each time (`no-cache` with the content hash as
+/// `ETag`), so a copy kept by a shared browser is never shown to someone signed in as another
+/// tenant. The `Content-Type` is the file's own; only plain pictures, sound and video are shown
+/// inline, anything else is an attachment.
+#[utoipa::path(
+    get,
+    path = "/media/{id}",
+    tag = "media",
+    params(
+        ("id" = String, Path, description = "The media's id"),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of a copy already held"),
+    ),
+    responses(
+        (status = 200, description = "The file's bytes, with its own MIME type",
+            content(("application/octet-stream")),
+            headers(
+                ("Content-Disposition" = String, description = "`inline` or `attachment`, with the file's name"),
+                ("ETag" = String, description = "The SHA-256 of the content, quoted, when known"),
+                ("Cache-Control" = String, description = "`private, no-cache`"),
+            )),
+        (status = 304, description = "The copy held (`If-None-Match`) is current",
+            headers(("ETag" = String, description = "The SHA-256 of the content, quoted"))),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such media for this tenant", body = ErrorBody),
+        (status = 409, description = "The file is not stored: still being fetched, or the fetch failed (`media_not_stored`)", body = ErrorBody),
+    )
+)]
 async fn download(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -290,7 +346,19 @@ fn is_inline_safe(mime_type: &str) -> bool {
         || essence.starts_with("video/")
 }
 
-/// `POST /api/v1/media/{id}/retry`: tries again to fetch a file whose fetch failed.
+/// Tries again to fetch from Meta a file whose fetch failed; 202 with the media, pending again.
+#[utoipa::path(
+    post,
+    path = "/media/{id}/retry",
+    tag = "media",
+    params(("id" = String, Path, description = "The media's id")),
+    responses(
+        (status = 202, description = "The fetch is queued again", body = Media),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such media for this tenant", body = ErrorBody),
+        (status = 409, description = "The file's fetch has not failed (`media_not_failed`)", body = ErrorBody),
+    )
+)]
 async fn retry_fetch(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -333,4 +401,24 @@ async fn retry_fetch(
     state.jobs_wakeup.notify_one();
     let media = media_of(&state, &auth, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(views::media(&media))))
+}
+
+// Doc-only, read by the OpenAPI derive.
+
+/// `POST /api/v1/media`, as `multipart/form-data`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct UploadForm {
+    /// The file: one part, with its file name and MIME type.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Which number uploads it; may be left out when the tenant has only one.
+    connection_id: Option<String>,
+    /// The MIME type, when the file part's own is missing or wrong.
+    #[schema(rename = "type", example = "image/jpeg")]
+    mime_type: Option<String>,
+    /// `image`, `video`, `audio`, `document` or `sticker`; else told by the MIME type.
+    kind: Option<String>,
+    /// Taken for Cloud API's form (`whatsapp`) and ignored.
+    messaging_product: Option<String>,
 }

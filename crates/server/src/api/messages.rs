@@ -1,15 +1,18 @@
 //! `/api/v1/messages`: reading messages, newest first, with `before` paging.
 
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use serde_json::{Value, json};
 
 use super::auth::TenantAuth;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
 use super::page_limit;
+use super::schema::{ErrorBody, Message, MessagePage, SendMessage};
 use crate::app::state::AppState;
 use crate::outbound::enqueue::Outbox;
 use crate::outbound::{SendError, SendRequest, enqueue};
@@ -19,14 +22,28 @@ use crate::views;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/messages", get(list).post(send))
-        .route("/messages/{id}", get(show))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, send))
+        .routes(routes!(show))
 }
 
-/// `POST /api/v1/messages`: 202 with the queued message (or, for a repeated idempotency key, the
-/// first one, marked by `Idempotent-Replayed: true`).
+/// Queues a message; 202 with the queued message. A repeated `idempotency_key` answers with the
+/// first message, marked by `Idempotent-Replayed: true`. Outside the customer's 24-hour window
+/// only templates may be sent (422 `outside_service_window`).
+#[utoipa::path(
+    post,
+    path = "/messages",
+    tag = "messages",
+    request_body = SendMessage,
+    responses(
+        (status = 202, description = "Queued", body = Message,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this answers a repeated idempotency key"))),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "The connection does not exist", body = ErrorBody),
+        (status = 422, description = "A field is wrong, or the window is closed", body = ErrorBody),
+    )
+)]
 async fn send(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -49,16 +66,31 @@ async fn send(
     Ok(response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this conversation's messages.
     conversation_id: Option<String>,
     /// The customer's number in any common format.
     contact: Option<String>,
+    /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
     /// A message id: list the messages older than it (the previous page's `next_before`).
     before: Option<String>,
 }
 
+/// Messages, newest first, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/messages",
+    tag = "messages",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of messages", body = MessagePage),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -109,6 +141,18 @@ async fn list(
     Ok(Json(json!({ "data": data, "next_before": next_before })))
 }
 
+/// One message.
+#[utoipa::path(
+    get,
+    path = "/messages/{id}",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The message", body = Message),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such message for this tenant", body = ErrorBody),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     auth: TenantAuth,

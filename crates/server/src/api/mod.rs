@@ -10,14 +10,18 @@ pub mod extract;
 pub mod inbox;
 pub mod media;
 pub mod messages;
+pub mod openapi;
 pub mod ops;
 pub mod rate_limit;
+pub mod schema;
 pub mod sequences;
 pub mod templates;
 pub mod usage;
 pub mod webhook_endpoints;
 
 use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use axum::extract::DefaultBodyLimit;
 
 use crate::app::state::AppState;
@@ -29,8 +33,10 @@ pub const MAX_API_BODY: usize = 1024 * 1024;
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
 
-pub fn router() -> Router<AppState> {
-    let v1 = Router::new()
+/// Every documented route: `/api/v1/...` and the operations endpoints. `openapi::document`
+/// describes exactly these (and uploads and webhooks), from the same `routes!` calls.
+pub fn documented() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::new()
         .merge(connections::router())
         .merge(assistant::router())
         .merge(messages::router())
@@ -41,19 +47,23 @@ pub fn router() -> Router<AppState> {
         .merge(usage::router())
         .merge(sequences::router())
         .merge(webhook_endpoints::router())
-        .route(
-            "/events",
-            axum::routing::get(crate::realtime::socket::upgrade),
-        )
+        .routes(routes!(crate::realtime::socket::upgrade))
         .fallback(|| async { error::ApiError::NotFound("endpoint") })
         .layer(DefaultBodyLimit::max(MAX_API_BODY));
-    Router::new().nest("/api/v1", v1).merge(ops::router())
+    OpenApiRouter::new()
+        .nest("/api/v1", v1)
+        .merge(ops::router())
+}
+
+pub fn router() -> Router<AppState> {
+    let (documented, _) = documented().split_for_parts();
+    documented.merge(openapi::router())
 }
 
 /// Routes that read large bodies (media uploads), kept apart so they get a longer request
 /// timeout than the rest of the API.
 pub fn upload_router() -> Router<AppState> {
-    media::upload_router()
+    media::upload_router().split_for_parts().0
 }
 
 /// A page size from the query: default when absent, 422 when out of range.

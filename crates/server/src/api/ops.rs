@@ -1,32 +1,56 @@
 //! Operations endpoints: `/healthz` (the process is up), `/readyz` (the database answers, and
 //! whether Redis does) and `/metrics` (Prometheus text).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::json;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::state::AppState;
 
 /// How long `/readyz` waits for Redis.
 const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics_text))
 }
 
+/// Whether the process is up (it checks nothing else).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "The process is up", body = HealthDoc),
+    )
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// Whether the process can serve: the database answers, and whether Redis does.
+///
 /// 503 only when the database does not answer: nothing can be stored then, and a balancer should
 /// send traffic elsewhere. Redis away is reported but still ready: rate budgets fall back to this
 /// process's own and live events stay local, so the process still serves correctly.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "Ready (`ready`), or ready without Redis (`degraded`)", body = ReadyDoc),
+        (status = 503, description = "The database does not answer", body = NotReadyDoc),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     let database = state.store.ping().await;
     let redis = match state.settings.redis_url.as_deref() {
@@ -81,6 +105,17 @@ async fn ping_redis(url: &str) -> Result<(), redis::RedisError> {
     .map_err(|_| timeout())?
 }
 
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, description = "The metrics (`text/plain; version=0.0.4`)", body = String, content_type = "text/plain"),
+        (status = 404, description = "Metrics are not enabled in this process", body = String, content_type = "text/plain"),
+    )
+)]
 async fn metrics_text(State(state): State<AppState>) -> Response {
     if let Ok(pending) = state.store.inbox_pending_count().await {
         metrics::gauge!("wagate_inbox_pending").set(pending as f64);
@@ -114,4 +149,48 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// The answer of `/healthz`.
+#[derive(ToSchema)]
+#[schema(as = Health)]
+#[allow(dead_code)] // Read by the OpenAPI derive, never constructed.
+struct HealthDoc {
+    /// Always `ok`.
+    #[schema(example = "ok")]
+    status: String,
+}
+
+/// The answer of `/readyz` when ready.
+#[derive(ToSchema)]
+#[schema(as = Ready)]
+#[allow(dead_code)] // Read by the OpenAPI derive, never constructed.
+struct ReadyDoc {
+    /// `ready`, or `degraded` when Redis is configured but does not answer.
+    #[schema(example = "ready")]
+    status: String,
+    checks: ReadinessChecksDoc,
+}
+
+/// The answer of `/readyz` when not ready.
+#[derive(ToSchema)]
+#[schema(as = NotReady)]
+#[allow(dead_code)] // Read by the OpenAPI derive, never constructed.
+struct NotReadyDoc {
+    /// Always `unavailable`.
+    #[schema(example = "unavailable")]
+    status: String,
+    /// Why, in a sentence.
+    reason: String,
+    checks: ReadinessChecksDoc,
+}
+
+#[derive(ToSchema)]
+#[schema(as = ReadinessChecks)]
+#[allow(dead_code)] // Read by the OpenAPI derive, never constructed.
+struct ReadinessChecksDoc {
+    /// `ok` or `unavailable`.
+    database: String,
+    /// `ok`, `unavailable` or `not_configured`.
+    redis: String,
 }

@@ -3,17 +3,20 @@
 
 use std::collections::BTreeMap;
 
+use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use cloudapi::GraphError;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::TenantAuth;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use super::schema::{ErrorBody, Template};
 use crate::app::state::AppState;
 use crate::clock::{now_ms, rfc3339};
 use crate::connections::meta_json;
@@ -25,20 +28,26 @@ use crate::templates::sync::{SyncError, TemplateSync};
 use crate::templates::{InputKind, TemplateSpec, fit};
 use crate::views;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/templates", get(list).post(create))
-        .route("/templates/sync", post(sync))
-        .route("/templates/{id}", get(show))
-        .route("/templates/{id}/preview", get(preview))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(sync))
+        .routes(routes!(show))
+        .routes(routes!(preview))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this connection's templates (404 when it is not the tenant's).
     connection_id: Option<String>,
+    /// Only templates in this status (`APPROVED`, `PENDING`, `REJECTED`, ...).
     status: Option<String>,
+    /// Only this category (`MARKETING`, `UTILITY`, `AUTHENTICATION`).
     category: Option<String>,
+    /// Only templates of this name.
     name: Option<String>,
+    /// Only this language (`en_US`, `es`, ...).
     language: Option<String>,
 }
 
@@ -46,7 +55,19 @@ fn given(value: &Option<String>) -> Option<&str> {
     value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }
 
-/// `GET /api/v1/templates?connection_id=&status=&category=&name=&language=`.
+/// The tenant's templates, as Meta last described them.
+#[utoipa::path(
+    get,
+    path = "/templates",
+    tag = "templates",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The templates that match the filters", body = TemplateList),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "The connection does not exist", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -90,6 +111,18 @@ async fn template_of(
         .ok_or(ApiError::NotFound("template"))
 }
 
+/// One template, with the inputs a send of it takes.
+#[utoipa::path(
+    get,
+    path = "/templates/{id}",
+    tag = "templates",
+    params(("id" = String, Path, description = "The template's id")),
+    responses(
+        (status = 200, description = "The template", body = TemplateDetail),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such template for this tenant", body = ErrorBody),
+    )
+)]
 async fn show(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -142,9 +175,11 @@ pub fn spec_of(row: &TemplateRow) -> Result<TemplateSpec, ApiError> {
     .map_err(ApiError::internal)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct SyncBody {
+    /// Sync only this connection (the body may name it instead).
     #[serde(default)]
     connection_id: Option<String>,
 }
@@ -164,8 +199,27 @@ fn sync_body(bytes: &[u8], query: SyncBody) -> Result<SyncBody, ApiError> {
     })
 }
 
-/// `POST /api/v1/templates/sync` with `{"connection_id"?}`: pulls every template from Meta now
-/// (one connection, or each of the tenant's connected numbers) and answers the stored list.
+/// Pulls every template from Meta now and answers the stored list.
+///
+/// One connection (`connection_id` in the body or the query), or else each of the tenant's
+/// connected numbers. The body is optional: none, `{}` or `{"connection_id": "..."}`. When one
+/// connection is named, its failure is the answer; otherwise each connection's outcome is listed
+/// in `synced`.
+#[utoipa::path(
+    post,
+    path = "/templates/sync",
+    tag = "templates",
+    params(SyncBody),
+    request_body = Option<TemplateSyncRequest>,
+    responses(
+        (status = 200, description = "Synced; the stored templates and each connection's outcome", body = TemplateSyncResult),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not sync templates", body = ErrorBody),
+        (status = 404, description = "The connection does not exist", body = ErrorBody),
+        (status = 422, description = "The body is wrong, no number is connected, the connection has no WABA id or is not connected, or Meta refused", body = ErrorBody),
+        (status = 502, description = "Meta could not be reached", body = ErrorBody),
+    )
+)]
 async fn sync(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -265,8 +319,26 @@ pub fn sync_error(error: SyncError) -> ApiError {
     }
 }
 
-/// `POST /api/v1/templates`: checks a new template against Meta's rules that can be checked
-/// here, submits it to Meta for review and stores it as Meta answered (PENDING).
+/// Submits a new template to Meta for review.
+///
+/// Checks it first against the rules of Meta's that can be checked here (every problem at once,
+/// with its path, like `components[1].example.body_text`), then stores it as Meta answered
+/// (usually `PENDING`).
+#[utoipa::path(
+    post,
+    path = "/templates",
+    tag = "templates",
+    request_body = NewTemplateBody,
+    responses(
+        (status = 201, description = "Submitted; the stored template", body = Template),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not submit templates", body = ErrorBody),
+        (status = 404, description = "The connection does not exist", body = ErrorBody),
+        (status = 409, description = "A template of this name and language exists (`template_exists`)", body = ErrorBody),
+        (status = 422, description = "A field is wrong, the connection cannot be used, or Meta refused the template", body = ErrorBody),
+        (status = 502, description = "Meta could not be reached", body = ErrorBody),
+    )
+)]
 async fn create(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -383,9 +455,27 @@ async fn create(
     Ok((StatusCode::CREATED, Json(views::template(&row))))
 }
 
-/// `GET /api/v1/templates/{id}/preview`: the text a customer will see. Parameters come as the
-/// inputs the template takes (`body.1=Ana&header.1=…&button.0.1=…`, or `body.first_name=Ana`
-/// for named ones), or as Cloud API send components in `components=<JSON>`.
+/// The message a customer will see, and whether it can be sent as given.
+///
+/// Parameters come as the inputs the template takes (`body.1=Ana&header.1=…&button.0.1=…`, or
+/// `body.first_name=Ana` for named ones; the template's `inputs` list the keys), or as Cloud API
+/// send components in `components=<JSON>`. Missing parameters are left as written and listed in
+/// `missing`.
+#[utoipa::path(
+    get,
+    path = "/templates/{id}/preview",
+    tag = "templates",
+    params(
+        ("id" = String, Path, description = "The template's id"),
+        ("components" = Option<String>, Query, description = "The JSON array of Cloud API send components; instead of the inputs"),
+    ),
+    responses(
+        (status = 200, description = "The preview", body = TemplatePreview),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such template for this tenant", body = ErrorBody),
+        (status = 422, description = "`components` is not JSON", body = ErrorBody),
+    )
+)]
 async fn preview(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -436,4 +526,207 @@ async fn preview(
         "problems": problems,
         "send": send,
     })))
+}
+
+// Doc-only shapes of this module's answers and bodies, read by the OpenAPI derive.
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateList {
+    data: Vec<Template>,
+}
+
+/// A template with the inputs a send of it takes (left out when its components cannot be read).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateDetail {
+    id: String,
+    connection_id: String,
+    meta_template_id: Option<String>,
+    name: String,
+    language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    category: Option<String>,
+    /// `APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, `DISABLED`, ...
+    status: String,
+    quality_score: Option<String>,
+    rejected_reason: Option<String>,
+    /// `POSITIONAL` or `NAMED`.
+    parameter_format: String,
+    sub_category: Option<String>,
+    /// Meta's components (header, body, footer, buttons) as Meta has them.
+    #[schema(value_type = Vec<Object>)]
+    components: Value,
+    created_at: String,
+    updated_at: String,
+    /// What a send of it needs, in display order.
+    inputs: Option<Vec<TemplateInputView>>,
+}
+
+/// A value a send of the template needs.
+#[derive(ToSchema)]
+#[schema(as = TemplateInput)]
+#[allow(dead_code)]
+struct TemplateInputView {
+    /// The key the preview's query and the dashboard's forms use: `header.1`, `header.image`,
+    /// `body.1`, `body.first_name`, `button.0.1`, `button.2.coupon_code`, ...
+    #[schema(example = "body.1")]
+    key: String,
+    /// `header`, `body` or `button`.
+    component: String,
+    /// What to show next to the field: `{{1}}`, `Header image link`, ...
+    label: String,
+    /// The template's example value, when it has one.
+    example: Option<String>,
+    /// `text`, `image`, `video`, `document`, `location`, `url_suffix` or `coupon_code`.
+    kind: String,
+}
+
+/// `POST /api/v1/templates/sync`, optional.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateSyncRequest {
+    /// Sync only this connection.
+    connection_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateSyncResult {
+    /// The stored templates after the sync: the named connection's, or all of the tenant's.
+    data: Vec<Template>,
+    /// One entry per connection synced.
+    synced: Vec<TemplateSyncOutcome>,
+}
+
+/// How one connection's sync went. `listed` to `synced_at` are there when `ok`, `error` when not.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateSyncOutcome {
+    connection_id: String,
+    ok: bool,
+    /// Templates Meta listed.
+    listed: Option<i64>,
+    added: Option<i64>,
+    updated: Option<i64>,
+    removed: Option<i64>,
+    synced_at: Option<String>,
+    error: Option<TemplateSyncFailure>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateSyncFailure {
+    message: String,
+}
+
+/// `POST /api/v1/templates`: a template definition as Meta takes it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewTemplateBody {
+    /// Which number's account gets it; may be left out when the tenant has only one.
+    connection_id: Option<String>,
+    /// Lowercase letters, digits and underscores, at most 512 characters.
+    #[schema(example = "order_update")]
+    name: String,
+    /// A template language code, `en_US`, `es`, `pt_BR`, ...
+    #[schema(example = "en_US")]
+    language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION` (any case).
+    category: String,
+    /// `named` (`{{first_name}}`) or `positional` (`{{1}}`, the default).
+    parameter_format: Option<String>,
+    /// The `HEADER`, `BODY`, `FOOTER` and `BUTTONS` components as Meta takes them; a `BODY` at
+    /// least.
+    #[schema(value_type = Vec<Object>)]
+    components: Value,
+    /// Lets Meta move the template to the category its review finds.
+    allow_category_change: Option<bool>,
+    /// Taken (and ignored) so a listed template can be sent back as is; Meta sets it.
+    sub_category: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplatePreview {
+    /// The template, with its inputs.
+    template: TemplateDetail,
+    /// The message as the customer will see it.
+    preview: TemplateRendering,
+    /// Its words: a text header, the body and the footer, joined by blank lines.
+    text: String,
+    /// Input keys of placeholders that had no value (`body.2`, `header.image`).
+    missing: Vec<String>,
+    /// Whether a send of `send` would be taken (no `problems`).
+    sendable: bool,
+    /// Why it would not be taken: `template_not_approved` or `template_parameters_mismatch`.
+    problems: Option<TemplatePreviewProblem>,
+    /// The `template` object of a send with these parameters.
+    send: TemplatePreviewSend,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateRendering {
+    header: Option<TemplateRenderedHeader>,
+    body: String,
+    footer: Option<String>,
+    buttons: Vec<TemplateRenderedButton>,
+    /// Input keys of placeholders that had no value.
+    missing: Vec<String>,
+}
+
+/// The top of the message: `text` has `text`; `image`, `video` and `document` have `link`, `id`
+/// and `filename`; `location` has `name`, `address`, `latitude` and `longitude`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateRenderedHeader {
+    /// `text`, `image`, `video`, `document` or `location`.
+    #[schema(rename = "type")]
+    header_type: String,
+    text: Option<String>,
+    link: Option<String>,
+    id: Option<String>,
+    filename: Option<String>,
+    name: Option<String>,
+    address: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplateRenderedButton {
+    /// The template's button type: `QUICK_REPLY`, `URL`, `PHONE_NUMBER`, ...
+    #[schema(rename = "type")]
+    button_type: String,
+    text: String,
+    /// The address a URL button opens, its suffix in place.
+    url: Option<String>,
+    phone_number: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplatePreviewProblem {
+    code: String,
+    message: String,
+    /// For `template_parameters_mismatch`: the field and reason, as in validation errors.
+    #[schema(value_type = Option<Object>)]
+    details: Option<Value>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplatePreviewSend {
+    name: String,
+    language: TemplatePreviewLanguage,
+    /// The send components: those given in `components`, or built from the inputs.
+    components: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct TemplatePreviewLanguage {
+    code: String,
 }

@@ -1,34 +1,52 @@
 //! `GET /api/v1/usage?from=&to=&connection_id=`: messages Meta priced, per connection, UTC day,
 //! category and whether they are billable, from the `pricing` of status webhooks.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::TenantAuth;
 use super::error::ApiError;
 use super::extract::ApiQuery;
+use super::schema::ErrorBody;
 use crate::app::state::AppState;
 use crate::clock::{now_ms, utc_day};
 use crate::validation::FieldErrors;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/usage", get(usage))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(usage))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UsageQuery {
     /// First UTC day, `YYYY-MM-DD`; default 30 days ago.
     from: Option<String>,
     /// Last UTC day, inclusive; default today.
     to: Option<String>,
+    /// Only this connection's messages.
     connection_id: Option<String>,
 }
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// Messages Meta priced, per connection, UTC day, category and whether they are billable.
+#[utoipa::path(
+    get,
+    path = "/usage",
+    tag = "usage",
+    params(UsageQuery),
+    responses(
+        (status = 200, description = "The priced messages of the period", body = UsageDoc),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "The connection does not exist", body = ErrorBody),
+        (status = 422, description = "A date is wrong, or `from` is after `to`", body = ErrorBody),
+    )
+)]
 async fn usage(
     State(state): State<AppState>,
     auth: TenantAuth,
@@ -94,4 +112,37 @@ fn is_day(value: &str) -> bool {
             .iter()
             .enumerate()
             .all(|(i, b)| i == 4 || i == 7 || b.is_ascii_digit())
+}
+
+/// The answer of `GET /api/v1/usage`.
+#[derive(ToSchema)]
+#[schema(as = Usage)]
+#[allow(dead_code)] // Read by the OpenAPI derive, never constructed.
+struct UsageDoc {
+    /// First UTC day of the period, `YYYY-MM-DD`.
+    #[schema(example = "2026-11-01")]
+    from: String,
+    /// Last UTC day of the period, inclusive.
+    #[schema(example = "2026-11-30")]
+    to: String,
+    data: Vec<UsageRowDoc>,
+    /// Billable messages over the whole period.
+    billable_messages: i64,
+}
+
+/// Messages of one connection, day, category and billability.
+#[derive(ToSchema)]
+#[schema(as = UsageRow)]
+#[allow(dead_code)] // Read by the OpenAPI derive, never constructed.
+struct UsageRowDoc {
+    /// The UTC day, `YYYY-MM-DD`.
+    date: String,
+    connection_id: String,
+    /// Meta's pricing category (`marketing`, `utility`, `authentication`, `service`, ...), as
+    /// Meta names it; `unknown` when Meta gave none.
+    category: String,
+    billable: bool,
+    /// Meta's pricing model, such as `PMP`; `unknown` when Meta gave none.
+    pricing_model: String,
+    messages: i64,
 }

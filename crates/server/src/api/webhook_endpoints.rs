@@ -1,17 +1,20 @@
 //! `/api/v1/webhook-endpoints`: the tenant's own URLs that wagate POSTs its events to, their
 //! secrets (shown on creation and rotation only), delivery logs and re-sends.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::TenantAuth;
 use super::error::ApiError;
 use super::extract::{ApiJson, ApiQuery};
+use super::schema::ErrorBody;
 use crate::app::state::AppState;
 use crate::clock::rfc3339;
 use crate::hooks::EVENT_TYPES;
@@ -20,19 +23,13 @@ use crate::hooks::endpoints::{
 };
 use crate::store::webhook_endpoints::{DeliveryRow, EndpointRow, STATE_PENDING};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhook-endpoints", post(create).get(list))
-        .route(
-            "/webhook-endpoints/{id}",
-            get(show).patch(update).delete(remove),
-        )
-        .route("/webhook-endpoints/{id}/rotate-secret", post(rotate_secret))
-        .route("/webhook-endpoints/{id}/deliveries", get(deliveries))
-        .route(
-            "/webhook-endpoints/{id}/deliveries/{delivery_id}/resend",
-            post(resend),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(show, update, remove))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(deliveries))
+        .routes(routes!(resend))
 }
 
 fn service(state: &AppState) -> Endpoints<'_> {
@@ -125,6 +122,21 @@ impl From<EndpointError> for ApiError {
 
 const MANAGE: &str = "manage webhook endpoints";
 
+/// Adds an endpoint that wagate POSTs the chosen events to.
+///
+/// The answer shows its signing secret, the only time besides a rotation that it is shown.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints",
+    tag = "webhook-endpoints",
+    request_body = NewWebhookEndpoint,
+    responses(
+        (status = 201, description = "Created, with its secret", body = WebhookEndpointWithSecret),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 422, description = "A field is wrong (`details.valid_events` lists the event types when `events` is), or the tenant has as many endpoints as allowed (`too_many_endpoints`)", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn create(
     State(state): State<AppState>,
@@ -136,6 +148,17 @@ async fn create(
     Ok((StatusCode::CREATED, Json(render_with_secret(&row, &secret))))
 }
 
+/// The tenant's webhook endpoints.
+#[utoipa::path(
+    get,
+    path = "/webhook-endpoints",
+    tag = "webhook-endpoints",
+    responses(
+        (status = 200, description = "The endpoints", body = WebhookEndpointList),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn list(State(state): State<AppState>, auth: TenantAuth) -> Result<Json<Value>, ApiError> {
     auth.require_manager(MANAGE)?;
@@ -144,6 +167,19 @@ async fn list(State(state): State<AppState>, auth: TenantAuth) -> Result<Json<Va
     Ok(Json(json!({ "data": data })))
 }
 
+/// One webhook endpoint (never its secret).
+#[utoipa::path(
+    get,
+    path = "/webhook-endpoints/{id}",
+    tag = "webhook-endpoints",
+    params(("id" = String, Path, description = "The webhook endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint", body = WebhookEndpoint),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 404, description = "No such webhook endpoint for this tenant", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn show(
     State(state): State<AppState>,
@@ -155,6 +191,21 @@ async fn show(
     Ok(Json(render(&row)))
 }
 
+/// Changes the fields given; `enabled: true` turns a disabled endpoint back on.
+#[utoipa::path(
+    patch,
+    path = "/webhook-endpoints/{id}",
+    tag = "webhook-endpoints",
+    params(("id" = String, Path, description = "The webhook endpoint's id")),
+    request_body = WebhookEndpointChanges,
+    responses(
+        (status = 200, description = "The endpoint as changed", body = WebhookEndpoint),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 404, description = "No such webhook endpoint for this tenant", body = ErrorBody),
+        (status = 422, description = "A field is wrong (`details.valid_events` lists the event types when `events` is)", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn update(
     State(state): State<AppState>,
@@ -167,6 +218,19 @@ async fn update(
     Ok(Json(render(&row)))
 }
 
+/// Deletes a webhook endpoint.
+#[utoipa::path(
+    delete,
+    path = "/webhook-endpoints/{id}",
+    tag = "webhook-endpoints",
+    params(("id" = String, Path, description = "The webhook endpoint's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 404, description = "No such webhook endpoint for this tenant", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn remove(
     State(state): State<AppState>,
@@ -178,6 +242,19 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Replaces the signing secret at once; the answer is the only place the new one is shown.
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints/{id}/rotate-secret",
+    tag = "webhook-endpoints",
+    params(("id" = String, Path, description = "The webhook endpoint's id")),
+    responses(
+        (status = 200, description = "The endpoint with its new secret", body = WebhookEndpointWithSecret),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 404, description = "No such webhook endpoint for this tenant", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn rotate_secret(
     State(state): State<AppState>,
@@ -189,13 +266,29 @@ async fn rotate_secret(
     Ok(Json(render_with_secret(&row, &secret)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeliveriesQuery {
+    /// Page size, 1 to 200 (default 50).
     limit: Option<i64>,
     /// `next_before` of the previous page.
     before: Option<String>,
 }
 
+/// The endpoint's deliveries, newest first, each with its attempts.
+#[utoipa::path(
+    get,
+    path = "/webhook-endpoints/{id}/deliveries",
+    tag = "webhook-endpoints",
+    params(("id" = String, Path, description = "The webhook endpoint's id"), DeliveriesQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = WebhookDeliveryPage),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 404, description = "No such webhook endpoint for this tenant", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn deliveries(
     State(state): State<AppState>,
@@ -224,6 +317,20 @@ async fn deliveries(
     Ok(Json(json!({ "data": data, "next_before": next_before })))
 }
 
+/// Queues a delivery to be sent again; 202 with the delivery (its `attempts` left empty).
+#[utoipa::path(
+    post,
+    path = "/webhook-endpoints/{id}/deliveries/{delivery_id}/resend",
+    tag = "webhook-endpoints",
+    params(("id" = String, Path, description = "The webhook endpoint's id"), ("delivery_id" = String, Path, description = "The delivery's id")),
+    responses(
+        (status = 202, description = "Queued again", body = WebhookDelivery),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 403, description = "This user's role may not manage webhook endpoints", body = ErrorBody),
+        (status = 404, description = "No such webhook endpoint, or no such delivery of it", body = ErrorBody),
+        (status = 409, description = "An attempt of this delivery is in flight (`delivery_in_progress`)", body = ErrorBody),
+    )
+)]
 #[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
 async fn resend(
     State(state): State<AppState>,
@@ -235,4 +342,120 @@ async fn resend(
         .resend(&auth.tenant_id, &id, &delivery_id)
         .await?;
     Ok((StatusCode::ACCEPTED, Json(render_delivery(&row, &[]))))
+}
+
+// Doc-only shapes of this module's answers and bodies, read by the OpenAPI derive.
+
+/// One of the tenant's URLs that wagate POSTs events to. Never shows the secret.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookEndpoint {
+    id: String,
+    url: String,
+    description: Option<String>,
+    /// The event types sent to it: `message.created`, `message.status`, `conversation.updated`,
+    /// `template.updated`, `connection.updated`.
+    events: Vec<String>,
+    /// `enabled` or `disabled`.
+    status: String,
+    /// Why it is disabled, when it is.
+    disabled_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+/// The endpoint with its signing secret: the answers of creation and rotation only.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookEndpointWithSecret {
+    id: String,
+    url: String,
+    description: Option<String>,
+    /// The event types sent to it.
+    events: Vec<String>,
+    /// `enabled` or `disabled`.
+    status: String,
+    disabled_reason: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// Signs each delivery; keep it, it is not shown again.
+    secret: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookEndpointList {
+    data: Vec<WebhookEndpoint>,
+}
+
+/// `POST /api/v1/webhook-endpoints`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct NewWebhookEndpoint {
+    /// An http:// or https:// URL with a host, no credentials and no fragment; at most 2048
+    /// characters.
+    #[schema(example = "https://example.com/wagate")]
+    url: String,
+    /// At least one of `message.created`, `message.status`, `conversation.updated`,
+    /// `template.updated`, `connection.updated`.
+    events: Vec<String>,
+    /// At most 500 characters.
+    description: Option<String>,
+}
+
+/// `PATCH /api/v1/webhook-endpoints/{id}`: the fields given change.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookEndpointChanges {
+    url: Option<String>,
+    events: Option<Vec<String>>,
+    /// `null` clears it.
+    description: Option<String>,
+    /// `false` stops deliveries (they are held), `true` lets them go again.
+    enabled: Option<bool>,
+}
+
+/// One event sent (or to be sent) to an endpoint.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookDelivery {
+    id: String,
+    endpoint_id: String,
+    event_id: String,
+    event_type: String,
+    /// `pending`, `delivering`, `delivered` or `failed`.
+    status: String,
+    attempt_count: i64,
+    /// The HTTP status of the last attempt, when it got one.
+    last_status_code: Option<i64>,
+    last_error: Option<String>,
+    /// When the next attempt is due; only while `pending`.
+    next_attempt_at: Option<String>,
+    delivered_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    attempts: Vec<WebhookDeliveryAttempt>,
+    /// The event as sent: the body each attempt POSTs.
+    event: Value,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookDeliveryAttempt {
+    /// 1 for the first.
+    attempt: i64,
+    /// The endpoint's HTTP status, when it answered.
+    status_code: Option<i64>,
+    /// Why the attempt failed, when it did.
+    error: Option<String>,
+    duration_ms: i64,
+    at: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct WebhookDeliveryPage {
+    data: Vec<WebhookDelivery>,
+    /// Pass as `before` for the next, older page; `null` on the last one.
+    next_before: Option<String>,
 }

@@ -7,17 +7,18 @@
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Limited};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::api::schema::ErrorBody;
 use crate::app::state::AppState;
 use crate::clock::now_ms;
 use crate::store::inbox::InboxAppend;
@@ -30,16 +31,10 @@ pub const MAX_WEBHOOK_BODY: usize = 3 * 1024 * 1024;
 /// broken connection; anything larger is cut off.
 const DISCARD_LIMIT: usize = 16 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/webhooks/whatsapp",
-            get(verify_platform).post(receive_platform),
-        )
-        .route(
-            "/webhooks/whatsapp/{connection_key}",
-            get(verify_connection).post(receive_connection),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify_platform, receive_platform))
+        .routes(routes!(verify_connection, receive_connection))
         // The limit is enforced below with a 413 of our own, before any byte is kept.
         .layer(DefaultBodyLimit::disable())
 }
@@ -94,6 +89,29 @@ impl IntoResponse for Refusal {
     }
 }
 
+/// Meta delivers a connection's events. Checked in this order, nothing stored unless all pass:
+/// body size (413), connection key (404), signature (401); the 200 goes out once the body is
+/// durably stored, a 503 asks Meta to retry.
+#[utoipa::path(
+    post,
+    path = "/webhooks/whatsapp/{connection_key}",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("connection_key" = String, Path, description = "The connection's key, from its `webhook_url`"),
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=<hex>`: HMAC-SHA256 of the raw body with the connection's app secret"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "Meta's webhook body, `{\"object\": \"whatsapp_business_account\", \"entry\": [...]}`, at most 3 MiB"),
+    responses(
+        (status = 200, description = "Stored; it will be processed"),
+        (status = 401, description = "The signature is missing or does not match", body = ErrorBody),
+        (status = 404, description = "No connection has this webhook URL", body = ErrorBody),
+        (status = 413, description = "The body is larger than 3 MiB", body = ErrorBody),
+        (status = 503, description = "The body could not be stored; retry later", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(skip_all, fields(connection_key = %short(&connection_key)))]
 async fn receive_connection(
     State(state): State<AppState>,
@@ -124,6 +142,27 @@ async fn receive_connection(
     store(&state, Some(connection.connection_id), body).await
 }
 
+/// Meta delivers the events of the platform-owned app, signed with its app secret. Checked and
+/// stored as per connection; 404 when this deployment has no platform app.
+#[utoipa::path(
+    post,
+    path = "/webhooks/whatsapp",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("X-Hub-Signature-256" = String, Header, description = "`sha256=<hex>`: HMAC-SHA256 of the raw body with the platform app's secret"),
+    ),
+    request_body(content = Object, content_type = "application/json",
+        description = "Meta's webhook body, `{\"object\": \"whatsapp_business_account\", \"entry\": [...]}`, at most 3 MiB"),
+    responses(
+        (status = 200, description = "Stored; it will be processed"),
+        (status = 401, description = "The signature is missing or does not match", body = ErrorBody),
+        (status = 404, description = "No platform app is configured", body = ErrorBody),
+        (status = 413, description = "The body is larger than 3 MiB", body = ErrorBody),
+        (status = 503, description = "The body could not be stored; retry later", body = ErrorBody,
+            headers(("Retry-After" = String, description = "Seconds to wait before retrying"))),
+    )
+)]
 #[tracing::instrument(skip_all)]
 async fn receive_platform(
     State(state): State<AppState>,
@@ -224,6 +263,25 @@ fn short(key: &str) -> &str {
     key.get(..6).unwrap_or("")
 }
 
+/// Meta's verification of a connection's callback URL: answers `hub.challenge` when
+/// `hub.mode` is `subscribe` and `hub.verify_token` is the connection's verify token.
+#[utoipa::path(
+    get,
+    path = "/webhooks/whatsapp/{connection_key}",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("connection_key" = String, Path, description = "The connection's key, from its `webhook_url`"),
+        ("hub.mode" = String, Query, description = "Must be `subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The connection's verify token"),
+        ("hub.challenge" = String, Query, description = "Sent back as the body when verification succeeds"),
+    ),
+    responses(
+        (status = 200, description = "Verified: the body is `hub.challenge`", body = String, content_type = "text/plain"),
+        (status = 403, description = "Verification failed (or no connection has this URL)", body = String, content_type = "text/plain"),
+        (status = 503, description = "The connection could not be looked up; retry later"),
+    )
+)]
 async fn verify_connection(
     State(state): State<AppState>,
     Path(connection_key): Path<String>,
@@ -249,6 +307,23 @@ async fn verify_connection(
     answer_challenge(expected.as_ref(), &query)
 }
 
+/// Meta's verification of the platform-owned app's callback URL: answers `hub.challenge` when
+/// `hub.mode` is `subscribe` and `hub.verify_token` is the platform's verify token.
+#[utoipa::path(
+    get,
+    path = "/webhooks/whatsapp",
+    tag = "webhooks",
+    security(()),
+    params(
+        ("hub.mode" = String, Query, description = "Must be `subscribe`"),
+        ("hub.verify_token" = String, Query, description = "The platform app's verify token"),
+        ("hub.challenge" = String, Query, description = "Sent back as the body when verification succeeds"),
+    ),
+    responses(
+        (status = 200, description = "Verified: the body is `hub.challenge`", body = String, content_type = "text/plain"),
+        (status = 403, description = "Verification failed (or no platform app is configured)", body = String, content_type = "text/plain"),
+    )
+)]
 async fn verify_platform(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,

@@ -8,6 +8,18 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::api::auth::TenantAuth;
 use crate::app::state::AppState;
 
+/// Upgrades to a WebSocket; the server then sends `{"type", "data"}` text frames:
+/// `message.created`, `message.status`, `conversation.updated`, `unread.changed`, ... Browsers,
+/// which cannot set headers on a WebSocket, authenticate with the session cookie.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "realtime",
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 401, description = "No valid API key or session", body = crate::api::schema::ErrorBody),
+    )
+)]
 pub async fn upgrade(
     State(state): State<AppState>,
     auth: TenantAuth,

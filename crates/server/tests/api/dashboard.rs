@@ -7,14 +7,14 @@ use serde_json::json;
 use crate::helpers::*;
 
 /// A browser without JavaScript: keeps cookies by hand and never follows redirects.
-struct Visitor {
+pub(crate) struct Visitor {
     client: reqwest::Client,
     base: String,
     cookies: Vec<(String, String)>,
 }
 
 impl Visitor {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -25,7 +25,7 @@ impl Visitor {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub(crate) fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -45,7 +45,7 @@ impl Visitor {
         }
     }
 
-    async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
+    pub(crate) async fn get(&mut self, path: &str) -> (StatusCode, String, Option<String>) {
         let response = self
             .client
             .get(format!("{}{path}", self.base))
@@ -56,7 +56,7 @@ impl Visitor {
         self.finish(response).await
     }
 
-    async fn post_form(
+    pub(crate) async fn post_form(
         &mut self,
         path: &str,
         form: &[(&str, &str)],
@@ -94,7 +94,7 @@ impl Visitor {
     }
 
     /// Opens the sign-in page and signs in; answers where it was sent.
-    async fn sign_in(
+    pub(crate) async fn sign_in(
         &mut self,
         email: &str,
         password: &str,
@@ -124,7 +124,7 @@ fn hidden_value(page: &str, name: &str) -> String {
     page[start..].split('"').next().unwrap().to_owned()
 }
 
-fn meta_csrf(page: &str) -> String {
+pub(crate) fn meta_csrf(page: &str) -> String {
     let marker = "name=\"csrf-token\" content=\"";
     let start = page.find(marker).expect("csrf meta") + marker.len();
     page[start..].split('"').next().unwrap().to_owned()

@@ -9,6 +9,7 @@ mod connections;
 mod dashboard;
 mod ingest;
 mod media;
+mod openapi;
 mod outbound;
 mod rate_limit;
 mod reads;

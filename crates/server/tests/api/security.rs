@@ -1,9 +1,35 @@
 //! What must never happen: forged webhooks stored, another tenant's data shown, secrets in the clear.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
+use crate::dashboard::{Visitor, meta_csrf};
 use crate::helpers::*;
+use crate::openapi::Documented;
+
+/// A body each changing route accepts, so the sweep reaches the route's lookup of the id rather
+/// than stopping at validation; routes not named here take `{}`.
+fn valid_body(method: &str, template: &str) -> Option<Value> {
+    Some(match (method, template) {
+        ("get" | "delete", _) => return None,
+        ("patch", "/api/v1/connections/{id}") => json!({"auto_reply": true}),
+        ("put", "/api/v1/connections/{id}/assistant") => json!({"auto_reply": false}),
+        ("post", "/api/v1/conversations/{id}/assistant/pause") => json!({"minutes": 5}),
+        ("post", "/api/v1/sequences/{id}/enrollments") => json!({"to": "+16505550000"}),
+        ("patch", "/api/v1/sequences/{id}") => json!({"name": "Renamed"}),
+        ("patch", "/api/v1/webhook-endpoints/{id}") => json!({"description": "Renamed"}),
+        _ => json!({}),
+    })
+}
+
+/// The API's routes that take an id (the endpoints Meta calls take a connection key instead).
+fn routes_with_ids(documented: &Documented<'_>) -> Vec<(String, String)> {
+    documented
+        .operations()
+        .into_iter()
+        .filter(|(_, template)| template.starts_with("/api/") && template.contains('{'))
+        .collect()
+}
 
 on_both_databases! {
     async fn bad_missing_and_unknown_signatures_and_oversized_bodies_are_refused_and_nothing_is_stored(app) {
@@ -151,5 +177,167 @@ on_both_databases! {
             assert!(!dump.windows(plain.len()).any(|w| w == plain), "a secret is stored in plain text");
             assert!(!dump.windows(hexed.len()).any(|w| w == hexed.as_bytes()), "a secret is stored in plain text (hex)");
         }
+    }
+
+    async fn every_api_route_answers_another_tenants_ids_exactly_like_missing_ones(app) {
+        let mut documented = Documented::fetch(&app).await;
+        documented.seed().await;
+        let (_, other) = app.other_tenant().await;
+        let mut owner_view = Vec::new();
+        for (method, template) in routes_with_ids(&documented) {
+            if method == "get" && !template.starts_with("/api/v1/media/{id}") {
+                owner_view.push((template.clone(), app.get(&documented.fill(&template, false)).await));
+            }
+        }
+        let swept = routes_with_ids(&documented);
+        assert!(swept.len() >= 25, "only {} routes take an id", swept.len());
+        for (method, template) in &swept {
+            let theirs_path = documented.fill(template, false);
+            let missing_path = documented.fill(template, true);
+            let body = valid_body(method, template);
+            let (theirs, theirs_body) = documented.call(Some(&other), method, template, &theirs_path, body.clone()).await;
+            let (absent, absent_body) = documented.call(Some(&other), method, template, &missing_path, body).await;
+            assert_eq!(theirs, StatusCode::NOT_FOUND, "{method} {theirs_path} as another tenant: {theirs_body}");
+            assert_eq!(absent, StatusCode::NOT_FOUND, "{method} {missing_path}: {absent_body}");
+            assert_eq!(theirs_body, absent_body, "{method} {template}: another tenant's id and no id must look the same");
+        }
+        // Nothing the other tenant asked for changed anything of the owner's.
+        for (template, (status, before)) in owner_view {
+            let (now_status, now) = app.get(&documented.fill(&template, false)).await;
+            assert_eq!((now_status, status), (StatusCode::OK, StatusCode::OK), "{template}: {now}");
+            for stable in ["status", "auto_reply", "name", "url", "enabled", "state"] {
+                assert_eq!(now.get(stable), before.get(stable), "{template}: `{stable}` changed");
+            }
+        }
+    }
+
+    async fn the_dashboards_pages_answer_another_tenants_ids_with_404(app) {
+        let mut documented = Documented::fetch(&app).await;
+        documented.seed().await;
+        let mut owner = Visitor::new(&app);
+        owner.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, contacts, _) = owner.get("/app/contacts").await;
+        let contact_id = contacts.split("href=\"/app/contacts/").nth(1).and_then(|rest| rest.split('"').next())
+            .expect("the owner's contact is listed").to_owned();
+        let owner_user: String = sqlx::query_scalar("SELECT id FROM users WHERE tenant_id = $1")
+            .bind(&app.tenant_id).fetch_one(app.state.store.reader()).await.unwrap();
+        let other = app.other_owner().await;
+        let mut intruder = Visitor::new(&app);
+        intruder.sign_in(&other.email, OWNER_PASSWORD).await;
+        let (_, page, _) = intruder.get("/app/settings").await;
+        let csrf = meta_csrf(&page);
+        let conversation = &documented.ids["conversations"];
+        let message = &documented.ids["messages"];
+        let connection = &documented.ids["connections"];
+        let template = &documented.ids["templates"];
+        for path in [
+            format!("/app/inbox?c={conversation}"),
+            format!("/app/inbox/older?c={conversation}&before={message}"),
+            format!("/app/inbox/templates?connection={connection}"),
+            format!("/app/inbox/template?id={template}"),
+            format!("/app/contacts/{contact_id}"),
+        ] {
+            let (status, body, _) = intruder.get(&path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path} as another tenant: {body}");
+            let (status, _, _) = owner.get(&path).await;
+            assert_eq!(status, StatusCode::OK, "{path} for its owner");
+        }
+        let (status, _, _) = intruder.post_form(&format!("/app/users/{owner_user}/remove"), &[("csrf_token", &csrf)]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "removing another tenant's user");
+        let (status, _, _) = owner.get("/app/settings").await;
+        assert_eq!(status, StatusCode::OK, "the owner is still signed in and still a user");
+    }
+
+    async fn every_route_refuses_requests_without_credentials_or_without_the_csrf_token(app) {
+        let mut documented = Documented::fetch(&app).await;
+        documented.seed().await;
+        let mut visitor = Visitor::new(&app);
+        visitor.sign_in(&app.owner_email, OWNER_PASSWORD).await;
+        let (_, page, _) = visitor.get("/app/settings").await;
+        let csrf = meta_csrf(&page);
+        let cookie = visitor.cookie_header();
+        let client = reqwest::Client::new();
+        let mut guarded = 0;
+        for (method, template) in documented.operations() {
+            if !documented.needs_credentials(&method, &template) {
+                continue;
+            }
+            guarded += 1;
+            let path = documented.fill(&template, false);
+            for key in [None, Some("wgk_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")] {
+                let (status, body) = documented.call(key, &method, &template, &path, valid_body(&method, &template)).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} with {key:?}: {body}");
+                assert_eq!(body["error"]["code"], "unauthorized");
+            }
+            if method == "get" {
+                continue;
+            }
+            let request = |token: Option<&str>, origin: Option<&str>| {
+                let mut request = client
+                    .request(reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), app.url(&path))
+                    .header(reqwest::header::COOKIE, &cookie)
+                    .json(&valid_body(&method, &template).unwrap_or(json!({})));
+                if let Some(token) = token {
+                    request = request.header("X-CSRF-Token", token);
+                }
+                if let Some(origin) = origin {
+                    request = request.header("Origin", origin);
+                }
+                request.send()
+            };
+            let (status, body) = json_of(request(None, None).await.unwrap()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} with the cookie and no token: {body}");
+            assert_eq!(body["error"]["code"], "csrf_token_missing");
+            let (status, body) = json_of(request(Some("not-the-token"), None).await.unwrap()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} with a wrong token: {body}");
+            let (status, body) = json_of(request(Some(&csrf), Some("https://evil.example")).await.unwrap()).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} from another site: {body}");
+        }
+        assert!(guarded >= 40, "only {guarded} routes need credentials");
+        // The dashboard's own forms need the token as well.
+        let forms: [(&str, &[(&str, &str)]); 4] = [
+            ("/logout", &[]),
+            ("/app/settings/api-key", &[]),
+            ("/app/settings/password", &[("current", OWNER_PASSWORD), ("new", "a brand new passphrase")]),
+            ("/app/users", &[("email", "agent@example.com"), ("role", "agent")]),
+        ];
+        for (path, fields) in forms {
+            let mut form = vec![("csrf_token", "not-the-token")];
+            form.extend_from_slice(fields);
+            let (status, _, _) = visitor.post_form(path, &form).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "POST {path} with a wrong token");
+        }
+        let (status, _, _) = visitor.get("/app/settings").await;
+        assert_eq!(status, StatusCode::OK, "none of the refused posts signed the owner out");
+    }
+
+    async fn api_bodies_over_the_limit_are_413_and_a_client_that_never_finishes_its_headers_is_cut_off(app) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let big = json!({"to": "+16505551234", "type": "text", "text": {"body": "x".repeat(1024 * 1024)}});
+        let (status, body) = app.post("/api/v1/messages", big).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert_eq!(body["error"]["code"], "payload_too_large");
+        // A body that claims less than it sends, or streams without end, stops at the limit too.
+        let endless: Vec<Result<Vec<u8>, std::io::Error>> = (0..3).map(|_| Ok(vec![b' '; 1024 * 1024])).collect();
+        let response = app.client.post(app.url("/api/v1/messages")).bearer_auth(&app.api_key)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(endless)))
+            .send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+        let address = app.address.trim_start_matches("http://").to_owned();
+        let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: wagate\r\nX-Slow: ").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut buffer = [0u8; 1024];
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), slow.read(&mut buffer)).await
+            .expect("the server closes a connection whose headers never end");
+        let waited = started.elapsed();
+        assert!(matches!(read, Ok(0) | Err(_)) || String::from_utf8_lossy(&buffer).contains("408"),
+            "the connection is closed, not answered: {:?}", String::from_utf8_lossy(&buffer));
+        assert!(waited >= std::time::Duration::from_secs(5), "not before the header timeout ({waited:?})");
+        // Meanwhile, and after, the server answers everyone else.
+        let (status, _) = app.get("/healthz").await;
+        assert_eq!(status, StatusCode::OK);
     }
 }
