@@ -1,12 +1,12 @@
 //! `/api/v1/messages`: reading messages, newest first, with `before` paging.
 
-use axum::extract::{Path, State};
 use axum::Json;
+use axum::extract::{Path, State};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use serde_json::{Value, json};
 
 use super::auth::TenantAuth;
 use super::error::ApiError;

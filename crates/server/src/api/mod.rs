@@ -20,9 +20,9 @@ pub mod usage;
 pub mod webhook_endpoints;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use axum::extract::DefaultBodyLimit;
 
 use crate::app::state::AppState;
 

@@ -56,7 +56,9 @@ impl Modify for SecuritySchemes {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("The tenant's API key: `Authorization: Bearer wgk_...`"))
+                    .description(Some(
+                        "The tenant's API key: `Authorization: Bearer wgk_...`",
+                    ))
                     .build(),
             ),
         );

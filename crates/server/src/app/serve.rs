@@ -87,4 +87,3 @@ fn is_connection_error(error: &std::io::Error) -> bool {
             | std::io::ErrorKind::ConnectionReset
     )
 }
-

@@ -119,6 +119,10 @@ impl Processor {
             tx.rollback().await?;
             return Ok(0);
         }
+        // Read the clock again once the rows are ours: on PostgreSQL the claim may have waited
+        // for another process to commit this connection's earlier rows, and what this batch
+        // stamps (`processed_at`, `updated_at`) must come after what that one stamped.
+        let now = now_ms();
         let mut batch = Batch::new(self.config.media_fetch_attempts);
         let mut changes = Vec::new();
         let mut failed = false;
@@ -174,12 +178,12 @@ impl Processor {
     }
 
     async fn process_alone(&self, row: &InboxRow) -> Result<(), StoreError> {
-        let now = now_ms();
         let mut tx = self.store.begin_derived().await?;
         if !self.store.reclaim_inbox_row(&mut tx, row.id).await? {
             tx.rollback().await?;
             return Ok(());
         }
+        let now = now_ms();
         let mut batch = Batch::new(self.config.media_fetch_attempts);
         let applied = match apply_row(&self.store, &mut tx, &mut batch, row, now).await {
             Ok(mut changes) => batch

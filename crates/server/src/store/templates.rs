@@ -295,11 +295,12 @@ impl Store {
             if !seen.contains(&(name.as_str(), language.as_str())) {
                 // A template submitted (or moved by a status webhook) after the listing began is
                 // newer than the listing, which cannot have seen it.
-                let removed = sqlx::query("DELETE FROM templates WHERE id = $1 AND updated_at <= $2")
-                    .bind(id)
-                    .bind(listed_at)
-                    .execute(&mut *tx)
-                    .await?;
+                let removed =
+                    sqlx::query("DELETE FROM templates WHERE id = $1 AND updated_at <= $2")
+                        .bind(id)
+                        .bind(listed_at)
+                        .execute(&mut *tx)
+                        .await?;
                 if removed.rows_affected() > 0 {
                     counts.removed += 1;
                 }

@@ -49,6 +49,8 @@ pub struct Documented<'a> {
     /// The id of one of the owner's resources, by the path segment before the parameter
     /// (`connections`, `enrollments`, `deliveries`, ...).
     pub ids: HashMap<String, String>,
+    /// Stored secrets (tokens, app secrets, signing secrets) that no answer may contain.
+    pub secrets: Vec<String>,
 }
 
 impl<'a> Documented<'a> {
@@ -65,6 +67,7 @@ impl<'a> Documented<'a> {
             app,
             doc,
             ids: HashMap::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -96,9 +99,11 @@ impl<'a> Documented<'a> {
             .operation(method, template)
             .get("security")
             .unwrap_or(&self.doc["security"]);
-        security
-            .as_array()
-            .is_some_and(|schemes| schemes.iter().any(|s| s.as_object().is_some_and(|o| !o.is_empty())))
+        security.as_array().is_some_and(|schemes| {
+            schemes
+                .iter()
+                .any(|s| s.as_object().is_some_and(|o| !o.is_empty()))
+        })
     }
 
     /// The template with each parameter replaced by the owner's id for it (`missing` instead,
@@ -111,7 +116,11 @@ impl<'a> Documented<'a> {
                 let id = self.ids.get(previous).unwrap_or_else(|| {
                     panic!("no id of a `{previous}` is seeded for {template}; add one to seed()")
                 });
-                out.push(if missing { missing_like(id) } else { id.clone() });
+                out.push(if missing {
+                    missing_like(id)
+                } else {
+                    id.clone()
+                });
             } else {
                 out.push(segment.to_owned());
             }
@@ -148,12 +157,26 @@ impl<'a> Documented<'a> {
             .unwrap_or("")
             .to_owned();
         let (status, value) = json_of(response).await;
+        let text = value.to_string();
+        for secret in &self.secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{method} {path} answered a stored secret: {text}"
+            );
+        }
         self.check(method, template, status, &content_type, &value);
         (status, value)
     }
 
     /// The answer's status is documented for the route, and a JSON body conforms to its schema.
-    pub fn check(&self, method: &str, template: &str, status: StatusCode, content_type: &str, value: &Value) {
+    pub fn check(
+        &self,
+        method: &str,
+        template: &str,
+        status: StatusCode,
+        content_type: &str,
+        value: &Value,
+    ) {
         let responses = &self.operation(method, template)["responses"];
         let documented = &responses[status.as_str()];
         assert!(
@@ -164,7 +187,9 @@ impl<'a> Documented<'a> {
             return;
         }
         let Some(schema) = documented["content"]["application/json"].get("schema") else {
-            panic!("{method} {template} answered JSON with {status}, documented without a schema: {value}");
+            panic!(
+                "{method} {template} answered JSON with {status}, documented without a schema: {value}"
+            );
         };
         let mut problems = Vec::new();
         conforms(&self.doc, schema, value, "$", &mut problems);
@@ -262,7 +287,9 @@ fn conforms(doc: &Value, schema: &Value, value: &Value, at: &str, problems: &mut
             }
         }
         let Some(properties) = properties else { return };
-        let free_form = schema.get("additionalProperties").is_some_and(|a| a != &Value::Bool(false));
+        let free_form = schema
+            .get("additionalProperties")
+            .is_some_and(|a| a != &Value::Bool(false));
         for (key, field) in object {
             match properties.get(key) {
                 Some(property) => conforms(doc, property, field, &format!("{at}.{key}"), problems),
@@ -300,7 +327,19 @@ impl Documented<'_> {
     pub async fn seed(&mut self) -> ConnectedNumber {
         let app = self.app;
         let number = app.connect_number().await;
-        self.ids.insert("connections".into(), number.id().to_owned());
+        self.ids
+            .insert("connections".into(), number.id().to_owned());
+        self.secrets
+            .extend([number.access_token.clone(), number.app_secret.clone()]);
+        let model_key = format!("sk-{}", wagate::ids::random_token(24));
+        self.owner(
+            "put",
+            "/api/v1/connections/{id}/assistant",
+            json!({"auto_reply": false,
+            "provider": {"base_url": "http://127.0.0.1:9/v1", "model": "m", "api_key": model_key}}),
+        )
+        .await;
+        self.secrets.push(model_key);
         let customer = "16505551234";
         let webhook = messages_webhook(
             &number.phone_number_id,
@@ -310,45 +349,100 @@ impl Documented<'_> {
         assert_eq!(app.post_signed(&number, &webhook).await, StatusCode::OK);
         app.wait_processed().await;
         let sent = self
-            .owner("post", "/api/v1/messages", json!({"to": format!("+{customer}"), "type": "text", "text": {"body": "hi back"}}))
+            .owner(
+                "post",
+                "/api/v1/messages",
+                json!({"to": format!("+{customer}"), "type": "text", "text": {"body": "hi back"}}),
+            )
             .await;
-        self.ids.insert("messages".into(), sent["id"].as_str().unwrap().to_owned());
-        self.ids.insert("conversations".into(), sent["conversation_id"].as_str().unwrap().to_owned());
+        self.ids
+            .insert("messages".into(), sent["id"].as_str().unwrap().to_owned());
+        self.ids.insert(
+            "conversations".into(),
+            sent["conversation_id"].as_str().unwrap().to_owned(),
+        );
         app.wait_templates_synced(&number).await;
         let (_, templates) = app.get("/api/v1/templates").await;
-        self.ids.insert("templates".into(), templates["data"][0]["id"].as_str().unwrap().to_owned());
+        self.ids.insert(
+            "templates".into(),
+            templates["data"][0]["id"].as_str().unwrap().to_owned(),
+        );
         let (status, media) = app
-            .upload(include_bytes!("../../../../testdata/media/photo.jpg"), "p.jpg", "image/jpeg", &[])
+            .upload(
+                include_bytes!("../../../../testdata/media/photo.jpg"),
+                "p.jpg",
+                "image/jpeg",
+                &[],
+            )
             .await;
         self.check("post", "/api/v1/media", status, "application/json", &media);
-        self.ids.insert("media".into(), media["id"].as_str().unwrap().to_owned());
+        self.ids
+            .insert("media".into(), media["id"].as_str().unwrap().to_owned());
         let sequence = self
-            .owner("post", "/api/v1/sequences", json!({"name": "Welcome", "steps": [
-                {"delay_seconds": 3600, "message": {"type": "text", "text": {"body": "later"}}}]}))
+            .owner(
+                "post",
+                "/api/v1/sequences",
+                json!({"name": "Welcome", "steps": [
+                {"delay_seconds": 3600, "message": {"type": "text", "text": {"body": "later"}}}]}),
+            )
             .await;
-        self.ids.insert("sequences".into(), sequence["id"].as_str().unwrap().to_owned());
+        self.ids.insert(
+            "sequences".into(),
+            sequence["id"].as_str().unwrap().to_owned(),
+        );
         let enrolled = self
-            .owner("post", "/api/v1/sequences/{id}/enrollments", json!({"to": format!("+{customer}")}))
+            .owner(
+                "post",
+                "/api/v1/sequences/{id}/enrollments",
+                json!({"to": format!("+{customer}")}),
+            )
             .await;
-        self.ids.insert("enrollments".into(), enrolled["id"].as_str().unwrap().to_owned());
+        self.ids.insert(
+            "enrollments".into(),
+            enrolled["id"].as_str().unwrap().to_owned(),
+        );
         let endpoint = self
-            .owner("post", "/api/v1/webhook-endpoints", json!({"url": receiver().await, "events": ["message.created"]}))
+            .owner(
+                "post",
+                "/api/v1/webhook-endpoints",
+                json!({"url": receiver().await, "events": ["message.created"]}),
+            )
             .await;
-        self.ids.insert("webhook-endpoints".into(), endpoint["id"].as_str().unwrap().to_owned());
+        self.ids.insert(
+            "webhook-endpoints".into(),
+            endpoint["id"].as_str().unwrap().to_owned(),
+        );
+        // Shown once, when created; never again.
+        self.secrets.push(
+            endpoint["secret"]
+                .as_str()
+                .expect("the new endpoint's secret")
+                .to_owned(),
+        );
         let second = messages_webhook(
             &number.phone_number_id,
             json!({"messages": [text_message(customer, &unique_wamid(), "again", now_secs())]}),
         );
         assert_eq!(app.post_signed(&number, &second).await, StatusCode::OK);
-        let deliveries = format!("/api/v1/webhook-endpoints/{}/deliveries", endpoint["id"].as_str().unwrap());
+        let deliveries = format!(
+            "/api/v1/webhook-endpoints/{}/deliveries",
+            endpoint["id"].as_str().unwrap()
+        );
         eventually(std::time::Duration::from_secs(15), || async {
-            app.get(&deliveries).await.1["data"].as_array().is_some_and(|d| !d.is_empty())
+            app.get(&deliveries).await.1["data"]
+                .as_array()
+                .is_some_and(|d| !d.is_empty())
         })
         .await;
         let (_, delivered) = app.get(&deliveries).await;
-        self.ids.insert("deliveries".into(), delivered["data"][0]["id"].as_str().unwrap().to_owned());
+        self.ids.insert(
+            "deliveries".into(),
+            delivered["data"][0]["id"].as_str().unwrap().to_owned(),
+        );
         let (_, inbox) = app.get("/api/v1/inbox?state=done").await;
-        let inbox_id = inbox["data"][0]["id"].as_i64().expect("a processed webhook in the inbox");
+        let inbox_id = inbox["data"][0]["id"]
+            .as_i64()
+            .expect("a processed webhook in the inbox");
         self.ids.insert("inbox".into(), inbox_id.to_string());
         number
     }
@@ -358,7 +452,12 @@ impl Documented<'_> {
 async fn the_document_lists_every_contract_route_with_a_summary_and_its_answers() {
     let app = TestApp::spawn(Db::Sqlite).await;
     let documented = Documented::fetch(&app).await;
-    assert!(documented.doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert!(
+        documented.doc["openapi"]
+            .as_str()
+            .unwrap()
+            .starts_with("3.1")
+    );
     for (method, path) in CONTRACT_ROUTES {
         documented.operation(method, path);
     }
@@ -368,13 +467,22 @@ async fn the_document_lists_every_contract_route_with_a_summary_and_its_answers(
             operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
             "{method} {template} has no summary"
         );
-        assert!(operation["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {template} has no tag");
+        assert!(
+            operation["tags"].as_array().is_some_and(|t| !t.is_empty()),
+            "{method} {template} has no tag"
+        );
         let responses = operation["responses"].as_object().unwrap();
         if documented.needs_credentials(&method, &template) {
-            assert!(responses.contains_key("401"), "{method} {template} does not list its 401");
+            assert!(
+                responses.contains_key("401"),
+                "{method} {template} does not list its 401"
+            );
         }
         if template.contains('{') && template.starts_with("/api/") {
-            assert!(responses.contains_key("404"), "{method} {template} takes an id but lists no 404");
+            assert!(
+                responses.contains_key("404"),
+                "{method} {template} takes an id but lists no 404"
+            );
         }
         for parameter in template.split('/').filter(|s| s.starts_with('{')) {
             let name = parameter.trim_matches(['{', '}']);
@@ -387,7 +495,11 @@ async fn the_document_lists_every_contract_route_with_a_summary_and_its_answers(
         }
     }
     let (status, _) = app.get("/api/v1/no-such-route").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the API's own 404 still answers unknown routes");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the API's own 404 still answers unknown routes"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -402,7 +514,9 @@ async fn every_answer_of_every_read_route_matches_the_published_schema() {
             continue;
         }
         let path = documented.fill(&template, false);
-        let key = documented.needs_credentials(&method, &template).then_some(app.api_key.as_str());
+        let key = documented
+            .needs_credentials(&method, &template)
+            .then_some(app.api_key.as_str());
         let (status, answer) = documented.call(key, &method, &template, &path, None).await;
         assert_eq!(status, StatusCode::OK, "GET {path}: {answer}");
         read += 1;
@@ -410,12 +524,28 @@ async fn every_answer_of_every_read_route_matches_the_published_schema() {
     assert!(read >= 20, "only {read} read routes were checked");
     // Errors follow the one error schema too.
     let missing = documented.fill("/api/v1/messages/{id}", true);
-    let (status, _) = documented.call(Some(&app.api_key), "get", "/api/v1/messages/{id}", &missing, None).await;
+    let (status, _) = documented
+        .call(
+            Some(&app.api_key),
+            "get",
+            "/api/v1/messages/{id}",
+            &missing,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = documented.call(None, "get", "/api/v1/messages", "/api/v1/messages", None).await;
+    let (status, _) = documented
+        .call(None, "get", "/api/v1/messages", "/api/v1/messages", None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = documented
-        .call(Some(&app.api_key), "post", "/api/v1/messages", "/api/v1/messages", Some(json!({"to": "nope", "type": "text"})))
+        .call(
+            Some(&app.api_key),
+            "post",
+            "/api/v1/messages",
+            "/api/v1/messages",
+            Some(json!({"to": "nope", "type": "text"})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
@@ -427,13 +557,29 @@ async fn the_docs_page_serves_the_document_from_its_own_assets() {
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    assert!(!html.contains("https://"), "the page loads nothing from elsewhere");
-    let initializer = app.client.get(app.url("/docs/swagger-initializer.js")).send().await.unwrap();
+    assert!(
+        !html.contains("https://"),
+        "the page loads nothing from elsewhere"
+    );
+    let initializer = app
+        .client
+        .get(app.url("/docs/swagger-initializer.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(initializer.status(), StatusCode::OK);
     assert!(initializer.text().await.unwrap().contains("/openapi.json"));
     for asset in ["swagger-ui.css", "swagger-ui-bundle.js"] {
-        let response = app.client.get(app.url(&format!("/docs/{asset}"))).send().await.unwrap();
+        let response = app
+            .client
+            .get(app.url(&format!("/docs/{asset}")))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{asset}");
-        assert!(response.bytes().await.unwrap().len() > 10_000, "{asset} is the real asset");
+        assert!(
+            response.bytes().await.unwrap().len() > 10_000,
+            "{asset} is the real asset"
+        );
     }
 }
