@@ -82,6 +82,9 @@ pub enum BenchCommand {
     /// SIGKILL every few seconds; checks every message is stored once and every send ends sent
     /// once or failed with a reason; prints one JSON summary.
     Crash(crate::bench::CrashBenchArgs),
+    /// Pages of 50 messages read from a store filled with millions of them (a conversation's
+    /// newest, a page further back, a tenant's newest, the inbox); prints latency per kind.
+    Read(crate::bench::ReadBenchArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -116,6 +119,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Ingest(args)) => crate::bench::ingest(settings, args).await,
         Command::Bench(BenchCommand::Send(args)) => crate::bench::send(settings, args).await,
         Command::Bench(BenchCommand::Crash(args)) => crate::bench::crash(settings, args).await,
+        Command::Bench(BenchCommand::Read(args)) => crate::bench::read(settings, args).await,
     }
 }
 

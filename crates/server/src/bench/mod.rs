@@ -6,9 +6,11 @@
 //! Bodies are built and signed before the clock starts, so the load loop only sends and measures.
 
 mod crash;
+mod read;
 mod send;
 
 pub use crash::{CrashBenchArgs, crash};
+pub use read::{ReadBenchArgs, read};
 pub use send::{SendBenchArgs, send};
 
 use std::collections::{BTreeMap, HashSet};
