@@ -6,6 +6,7 @@
 //! Bodies are built and signed before the clock starts, so the load loop only sends and measures.
 
 mod crash;
+mod lag;
 mod read;
 mod send;
 
@@ -75,6 +76,12 @@ pub struct IngestBenchArgs {
     /// Distinct customers the messages come from, in turn.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub contacts: u64,
+
+    /// Webhooks per second in all, spread over the connections; 0 sends each connection's next
+    /// webhook as soon as the previous one is answered. Below what the processor applies, the
+    /// ingest-to-queryable lag shows the pipeline's own delay rather than a growing backlog.
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
 
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -337,7 +344,14 @@ async fn measure(
         "webhooks built and signed; starting the load"
     );
 
-    let load = run_load(&webhook_url, args, &pool).await?;
+    let connection_id = only_connection(store, &created.tenant_id).await?;
+    let load_until = Instant::now() + Duration::from_secs(args.seconds);
+    let (load, lag) = tokio::join!(
+        run_load(&webhook_url, args, &pool),
+        lag::probe_until(store, &webhook_url, &factory, &connection_id, load_until)
+    );
+    let load = load?;
+    let lag = lag?;
     let backlog_at_load_end = store
         .inbox_pending_count()
         .await
@@ -368,7 +382,13 @@ async fn measure(
         .context("cannot list parked inbox rows")?
         .len();
 
-    let acknowledged_messages = load.acknowledged * args.messages_per_webhook;
+    let acknowledged_messages = load.acknowledged * args.messages_per_webhook + lag.acknowledged;
+    if lag.unseen > 0 {
+        problems.push(format!(
+            "{} acknowledged probe messages never became readable",
+            lag.unseen
+        ));
+    }
     let stored = u64::try_from(stored).unwrap_or(0);
     if stored != acknowledged_messages {
         let mut problem = format!(
@@ -407,6 +427,9 @@ async fn measure(
         webhooks_acknowledged: load.acknowledged,
         acknowledged_webhooks_per_second: round(per_second(load.acknowledged, load_seconds), 1),
         latency_ms: Latency::of(&latencies),
+        rate: (args.rate > 0).then_some(args.rate),
+        queryable_lag_ms: Latency::of(&lag.sorted_us()),
+        lag_probes: lag.acknowledged,
         messages_acknowledged: acknowledged_messages,
         messages_stored: stored,
         inbox_backlog_at_load_end: u64::try_from(backlog_at_load_end).unwrap_or(0),
@@ -488,17 +511,8 @@ impl WebhookFactory {
         for n in index * self.messages_per_webhook..(index + 1) * self.messages_per_webhook {
             let customer = n % self.contacts;
             let wa_id = (16_505_550_000u64 + customer).to_string();
-            let text = json!({ "body": message_text(n) });
             let wamid = payloads::new_inbound_wamid(&wa_id);
-            messages.push(payloads::inbound_message(&InboundMessage {
-                wamid: &wamid,
-                from: &wa_id,
-                timestamp: self.timestamp,
-                message_type: "text",
-                content: &text,
-                context: None,
-                referral: None,
-            }));
+            messages.push(self.message(&wa_id, &wamid, &message_text(n)));
             if seen.insert(customer) {
                 contacts.push(json!({
                     "profile": { "name": customer_name(customer) },
@@ -506,6 +520,32 @@ impl WebhookFactory {
                 }));
             }
         }
+        self.signed(contacts, messages)
+    }
+
+    /// A one-message webhook from a customer of its own (outside the load's contacts), and the
+    /// message's wamid, to time it until it can be read.
+    fn probe(&self, n: u64) -> anyhow::Result<(SignedWebhook, String)> {
+        let wa_id = (19_005_550_000u64 + n).to_string();
+        let wamid = payloads::new_inbound_wamid(&wa_id);
+        let message = self.message(&wa_id, &wamid, "Is my order on its way?");
+        let contacts = vec![json!({"profile": {"name": "Probe"}, "wa_id": wa_id})];
+        Ok((self.signed(contacts, vec![message])?, wamid))
+    }
+
+    fn message(&self, wa_id: &str, wamid: &str, text: &str) -> Value {
+        payloads::inbound_message(&InboundMessage {
+            wamid,
+            from: wa_id,
+            timestamp: self.timestamp,
+            message_type: "text",
+            content: &json!({ "body": text }),
+            context: None,
+            referral: None,
+        })
+    }
+
+    fn signed(&self, contacts: Vec<Value>, messages: Vec<Value>) -> anyhow::Result<SignedWebhook> {
         let value = json!({
             "messaging_product": "whatsapp",
             "metadata": payloads::metadata(&NUMBER),
@@ -669,12 +709,21 @@ async fn run_load(
     let url: Arc<str> = url.into();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
+    // Each connection's share of `--rate`: one webhook per interval.
+    let pace = (args.rate > 0)
+        .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate as f64));
     let tasks: Vec<_> = clients
         .into_iter()
-        .map(|client| {
+        .enumerate()
+        .map(|(index, client)| {
             let pool = Arc::clone(pool);
             let url = Arc::clone(&url);
-            tokio::spawn(async move { send_until(client, &url, &pool, deadline).await })
+            let pace = pace.map(|interval| {
+                // Connections start spread over one interval, so the total rate is even.
+                let first = started + interval.mul_f64(index as f64 / args.concurrency as f64);
+                (first, interval)
+            });
+            tokio::spawn(async move { send_until(client, &url, &pool, deadline, pace).await })
         })
         .collect();
     let mut outcome = LoadOutcome {
@@ -710,9 +759,18 @@ async fn send_until(
     url: &str,
     pool: &WebhookPool,
     deadline: Instant,
+    pace: Option<(Instant, Duration)>,
 ) -> ConnectionTally {
     let mut tally = ConnectionTally::default();
+    let mut next_at = pace.map(|(first, _)| first);
     while Instant::now() < deadline {
+        if let (Some(at), Some((_, interval))) = (next_at.as_mut(), pace) {
+            tokio::time::sleep_until((*at).into()).await;
+            *at += interval;
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
         let webhook = match pool.next() {
             Ok(webhook) => webhook,
             Err(error) => {
@@ -783,6 +841,16 @@ async fn wait_for_drain(store: &Store) -> anyhow::Result<Option<Instant>> {
     }
 }
 
+/// The id of the bench tenant's one connection.
+async fn only_connection(store: &Store, tenant_id: &str) -> anyhow::Result<String> {
+    let row = sqlx::query("SELECT id FROM connections WHERE tenant_id = $1")
+        .bind(tenant_id)
+        .fetch_one(store.reader())
+        .await
+        .context("cannot read the bench connection")?;
+    Ok(col(&row, "id")?)
+}
+
 async fn count(store: &Store, sql: &'static str, tenant_id: &str) -> anyhow::Result<i64> {
     let row = sqlx::query(sql)
         .bind(tenant_id)
@@ -804,6 +872,11 @@ struct Report {
     webhooks_acknowledged: u64,
     acknowledged_webhooks_per_second: f64,
     latency_ms: Latency,
+    /// The paced rate, webhooks per second, when `--rate` was given.
+    rate: Option<u64>,
+    /// From sending a probe webhook until its message could be read from the store.
+    queryable_lag_ms: Latency,
+    lag_probes: u64,
     messages_acknowledged: u64,
     messages_stored: u64,
     /// Inbox rows not yet applied when the load stopped: how far the processor lagged behind.
@@ -882,8 +955,13 @@ fn print_table(r: &Report) {
     println!("wagate bench ingest");
     println!("  backend                 {}", r.backend);
     println!(
-        "  load                    {} connections, {} message(s) per webhook, {} contacts",
-        r.concurrency, r.messages_per_webhook, r.contacts
+        "  load                    {} connections, {} message(s) per webhook, {} contacts, {}",
+        r.concurrency,
+        r.messages_per_webhook,
+        r.contacts,
+        r.rate.map_or("unpaced".to_owned(), |rate| format!(
+            "paced at {rate} webhooks/s"
+        ))
     );
     println!("  duration                {:.2} s", r.duration_seconds);
     println!(
@@ -893,6 +971,14 @@ fn print_table(r: &Report) {
     println!(
         "  latency (ms)            p50 {:.2}   p90 {:.2}   p99 {:.2}   max {:.2}",
         r.latency_ms.p50, r.latency_ms.p90, r.latency_ms.p99, r.latency_ms.max
+    );
+    println!(
+        "  ingest to queryable     p50 {:.2}   p90 {:.2}   p99 {:.2}   max {:.2} ms ({} probes)",
+        r.queryable_lag_ms.p50,
+        r.queryable_lag_ms.p90,
+        r.queryable_lag_ms.p99,
+        r.queryable_lag_ms.max,
+        r.lag_probes
     );
     println!(
         "  messages stored         {} of {} acknowledged",
