@@ -35,7 +35,7 @@ pub const MAX_PAGE: i64 = 200;
 
 /// Every documented route: `/api/v1/...` and the operations endpoints. `openapi::document`
 /// describes exactly these (and uploads and webhooks), from the same `routes!` calls.
-pub fn documented() -> OpenApiRouter<AppState> {
+fn documented() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(connections::router())
         .merge(assistant::router())
@@ -56,8 +56,8 @@ pub fn documented() -> OpenApiRouter<AppState> {
 }
 
 pub fn router() -> Router<AppState> {
-    let (documented, _) = documented().split_for_parts();
-    documented.merge(openapi::router())
+    let (routes, described) = documented().split_for_parts();
+    routes.merge(openapi::router(described))
 }
 
 /// Routes that read large bodies (media uploads), kept apart so they get a longer request

@@ -73,19 +73,20 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// The whole document: the API, uploads and the endpoints Meta calls.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The whole document: the API as `routes` describes it (the router built from the same
+/// `routes!` calls), uploads and the endpoints Meta calls.
+fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let mut document = ApiDoc::openapi();
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    document.merge(super::documented().into_openapi());
+    document.merge(routes);
     document.merge(super::media::upload_router().into_openapi());
     document.merge(crate::inbound::routes::router().into_openapi());
     document
 }
 
 /// `/openapi.json` and the docs page, whose assets are compiled in (never fetched from elsewhere).
-pub fn router() -> Router<AppState> {
+pub fn router(routes: utoipa::openapi::OpenApi) -> Router<AppState> {
     SwaggerUi::new(DOCS_PATH)
-        .url(DOCUMENT_PATH, document())
+        .url(DOCUMENT_PATH, document(routes))
         .into()
 }

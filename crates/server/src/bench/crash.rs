@@ -38,7 +38,7 @@ use crate::config::Settings;
 use crate::ids::random_token;
 use crate::outbound::CALLBACK_PREFIX;
 use crate::store::inbox::STATE_PARKED;
-use crate::store::{PoolSizes, Store, col};
+use crate::store::{Store, col};
 
 /// Concurrent webhook deliveries, each retrying its webhook until it gets 200.
 const RESENDER_LANES: usize = 16;
@@ -214,19 +214,7 @@ async fn run(
         })
         .context("cannot add the template to the emulator")?;
 
-        let store = Store::connect(
-            &scratch.database_url,
-            PoolSizes {
-                read: 2,
-                write_postgres: 2,
-            },
-        )
-        .await
-        .context("cannot open the benchmark database")?;
-        store
-            .migrate()
-            .await
-            .context("cannot apply database migrations")?;
+        let store = scratch.open_store().await?;
         let outcome = async {
             let tenant = create_bench_tenant(&store).await?;
             let mut server = ServerProcess::new(settings, scratch, &meta.base_url())?;

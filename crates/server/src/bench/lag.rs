@@ -7,7 +7,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use reqwest::header::CONTENT_TYPE;
 
 use super::{REQUEST_TIMEOUT, WebhookFactory};
 use crate::store::{Store, col};
@@ -56,13 +55,7 @@ pub(super) async fn probe_until(
         let (webhook, wamid) = factory.probe(n)?;
         n += 1;
         let sent_at = Instant::now();
-        let answered = client
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(cloudapi::signature::SIGNATURE_HEADER, webhook.signature)
-            .body(webhook.body)
-            .send()
-            .await;
+        let answered = webhook.send(&client, url).await;
         // A refused or lost probe stores nothing for sure, or may have: either way it is not
         // timed; only acknowledged ones count, and each must then be found.
         if !answered.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {

@@ -39,7 +39,7 @@ use crate::config::{DatabaseUrl, Settings};
 use crate::embedded::EmbeddedServer;
 use crate::ids::random_token;
 use crate::store::inbox::STATE_PARKED;
-use crate::store::{Store, col};
+use crate::store::{PoolSizes, Store, col};
 
 /// The business number the webhooks are about (the one in Meta's example payloads).
 const NUMBER: BusinessNumber<'static> = BusinessNumber {
@@ -129,6 +129,25 @@ struct ScratchPostgres {
 }
 
 impl Scratch {
+    /// The scratch database, migrated, with the small pools a bench's own queries need (the
+    /// server under test opens its own).
+    async fn open_store(&self) -> anyhow::Result<Store> {
+        let store = Store::connect(
+            &self.database_url,
+            PoolSizes {
+                read: 2,
+                write_postgres: 2,
+            },
+        )
+        .await
+        .context("cannot open the benchmark database")?;
+        store
+            .migrate()
+            .await
+            .context("cannot migrate the benchmark database")?;
+        Ok(store)
+    }
+
     async fn create(configured: &DatabaseUrl) -> anyhow::Result<Self> {
         let suffix = format!("{:016x}", rand::random::<u64>());
         let dir = std::env::temp_dir().join(format!("wagate-bench-{suffix}"));
@@ -503,6 +522,19 @@ struct SignedWebhook {
     signature: HeaderValue,
 }
 
+impl SignedWebhook {
+    /// Posts it to `url` the way Meta does.
+    async fn send(self, client: &reqwest::Client, url: &str) -> reqwest::Result<reqwest::Response> {
+        client
+            .post(url)
+            .header(CONTENT_TYPE, "application/json")
+            .header(cloudapi::signature::SIGNATURE_HEADER, self.signature)
+            .body(self.body)
+            .send()
+            .await
+    }
+}
+
 impl WebhookFactory {
     fn build(&self, index: u64) -> anyhow::Result<SignedWebhook> {
         let mut contacts = Vec::new();
@@ -781,13 +813,7 @@ async fn send_until(
         };
         tally.sent += 1;
         let sent_at = Instant::now();
-        let answer = client
-            .post(url)
-            .header(CONTENT_TYPE, "application/json")
-            .header(cloudapi::signature::SIGNATURE_HEADER, webhook.signature)
-            .body(webhook.body)
-            .send()
-            .await;
+        let answer = webhook.send(&client, url).await;
         let status = match answer {
             Ok(response) => {
                 let status = response.status();

@@ -21,7 +21,7 @@ use super::{Latency, Scratch, create_bench_tenant, per_second};
 use crate::config::Settings;
 use crate::store::conversations::ConversationQuery;
 use crate::store::messages::{MessageQuery, MessageRow};
-use crate::store::{Backend, PoolSizes, Store};
+use crate::store::{Backend, Store};
 
 /// Rows in one page, as the API and the dashboard ask for.
 const PAGE: i64 = 50;
@@ -75,20 +75,8 @@ pub async fn read(settings: Settings, args: ReadBenchArgs) -> anyhow::Result<()>
 }
 
 async fn run(args: &ReadBenchArgs, scratch: &Scratch) -> anyhow::Result<()> {
-    let store = Store::connect(
-        &scratch.database_url,
-        PoolSizes {
-            read: 2,
-            write_postgres: 2,
-        },
-    )
-    .await
-    .context("cannot open the benchmark database")?;
+    let store = scratch.open_store().await?;
     let outcome = async {
-        store
-            .migrate()
-            .await
-            .context("cannot migrate the benchmark database")?;
         let first_tenant = create_bench_tenant(&store).await?.tenant_id;
         let layout = Layout {
             messages: args.messages,
