@@ -35,6 +35,12 @@ use crate::store::{Backend, PoolSizes, Store};
 use crate::vault::Vault;
 use state::AppState;
 
+/// Connections whose key and app secret the webhook route keeps open at once (each for 5 s). A
+/// platform's numbers all send within seconds of each other; below their count the cache
+/// empties itself over and over and every webhook pays a database read and a decryption. An
+/// entry is about 200 bytes, so this bound is about 20 MB.
+const WEBHOOK_KEY_CACHE_CAPACITY: usize = 100_000;
+
 /// Which parts run in this process.
 #[derive(Debug, Clone, Copy)]
 pub struct Roles {
@@ -137,7 +143,10 @@ impl Application {
             graph,
             media,
             ingest,
-            webhook_keys: Arc::new(ConnectionKeys::new(Duration::from_secs(5), 10_000)),
+            webhook_keys: Arc::new(ConnectionKeys::new(
+                Duration::from_secs(5),
+                WEBHOOK_KEY_CACHE_CAPACITY,
+            )),
             limiter,
             events,
             hooks,

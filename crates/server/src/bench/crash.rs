@@ -141,6 +141,9 @@ struct CrashReport {
     /// Retried attempts that got no answer (refused connection, reset, timeout).
     no_answer: u64,
     kills: u64,
+    /// The most memory a server process held resident while it ran (its `VmHWM` before each
+    /// kill), in MiB: the server's memory under this load, the resender's not included.
+    server_peak_rss_mib: Option<f64>,
     /// The longest time from a SIGKILL until the restarted server answered `/healthz`.
     longest_restart_seconds: f64,
     /// Inbound messages in the database.
@@ -378,6 +381,7 @@ impl Crash<'_> {
             refused_by_status,
             no_answer,
             kills: kills.kills,
+            server_peak_rss_mib: server.peak_rss_kib.map(|kib| round(kib as f64 / 1024.0, 1)),
             longest_restart_seconds: round(kills.longest_restart.as_secs_f64(), 3),
             stored: inbound.stored,
             duplicates: inbound.duplicates,
@@ -675,6 +679,9 @@ struct ServerProcess {
     log: PathBuf,
     child: Option<Child>,
     client: reqwest::Client,
+    /// The most memory any incarnation held resident at its peak (`VmHWM`), in KiB, read just
+    /// before it was killed; `None` where `/proc` cannot tell.
+    peak_rss_kib: Option<u64>,
 }
 
 impl ServerProcess {
@@ -711,6 +718,7 @@ impl ServerProcess {
                 .timeout(Duration::from_secs(1))
                 .build()
                 .context("cannot build an HTTP client")?,
+            peak_rss_kib: None,
         })
     }
 
@@ -764,6 +772,9 @@ impl ServerProcess {
     /// SIGKILL (what `kill` is on unix): no chance to finish or flush anything.
     async fn kill(&mut self) -> anyhow::Result<()> {
         if let Some(mut child) = self.child.take() {
+            if let Some(peak) = child.id().and_then(peak_rss_kib) {
+                self.peak_rss_kib = Some(self.peak_rss_kib.unwrap_or(0).max(peak));
+            }
             child.kill().await.context("cannot kill the server")?;
         }
         Ok(())
@@ -791,6 +802,20 @@ impl ServerProcess {
             None => Ok(None),
         }
     }
+}
+
+/// A process's peak resident memory in KiB, from the `VmHWM` line of `/proc/<pid>/status`.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_vm_hwm(&status)
+}
+
+fn parse_vm_hwm(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
 }
 
 /// A port nothing listens on now; every incarnation of the server binds it in turn.
@@ -1096,6 +1121,21 @@ impl Api {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peak_memory_is_read_from_the_vm_hwm_line() {
+        let status =
+            "Name:\twagate\nVmPeak:\t  912340 kB\nVmHWM:\t   48212 kB\nVmRSS:\t   40100 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(48_212));
+        assert_eq!(parse_vm_hwm("Name:\twagate\n"), None);
+        if cfg!(target_os = "linux") {
+            let own = peak_rss_kib(std::process::id()).expect("this process's VmHWM");
+            assert!(
+                own > 1024,
+                "a running test holds more than 1 MiB: {own} KiB"
+            );
+        }
+    }
 
     #[test]
     fn kill_intervals_stay_within_thirty_percent() {

@@ -38,7 +38,6 @@ impl LagOutcome {
 /// Probes one at a time until `until`, each timed until readable.
 pub(super) async fn probe_until(
     store: &Store,
-    url: &str,
     factory: &WebhookFactory,
     connection_id: &str,
     until: Instant,
@@ -55,7 +54,7 @@ pub(super) async fn probe_until(
         let (webhook, wamid) = factory.probe(n)?;
         n += 1;
         let sent_at = Instant::now();
-        let answered = webhook.send(&client, url).await;
+        let answered = webhook.send(&client).await;
         // A refused or lost probe stores nothing for sure, or may have: either way it is not
         // timed; only acknowledged ones count, and each must then be found.
         if !answered.is_ok_and(|response| response.status() == reqwest::StatusCode::OK) {

@@ -6,6 +6,7 @@
 //! Bodies are built and signed before the clock starts, so the load loop only sends and measures.
 
 mod crash;
+mod fleet;
 mod lag;
 mod read;
 mod send;
@@ -26,10 +27,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use clap::Args;
+use emulator::RetryPolicy;
 use emulator::payloads::{self, BusinessNumber, InboundMessage};
-use emulator::{PhoneNumberRegistration, RetryPolicy};
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use secrecy::{ExposeSecret, SecretString};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use secrecy::SecretString;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -76,6 +77,15 @@ pub struct IngestBenchArgs {
     /// Distinct customers the messages come from, in turn.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub contacts: u64,
+
+    /// Tenants the numbers belong to (number i to tenant i % tenants), each with its own API key.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub tenants: u64,
+
+    /// Connected numbers the webhooks are spread over in turn, each with its own webhook URL and
+    /// app secret; at least `--tenants`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=200_000))]
+    pub numbers: u64,
 
     /// Webhooks per second in all, spread over the connections; 0 sends each connection's next
     /// webhook as soon as the previous one is answered. Below what the processor applies, the
@@ -263,31 +273,9 @@ async fn run(
     scratch: &Scratch,
 ) -> anyhow::Result<Report> {
     crate::embedded::with_emulator(RetryPolicy::fast(), async |meta| {
-        let credentials = Credentials {
-            access_token: format!("EAAbench{}", random_token(32)),
-            app_secret: random_token(24),
-        };
-        meta.register_phone_number(PhoneNumberRegistration {
-            phone_number_id: NUMBER.phone_number_id.into(),
-            waba_id: NUMBER.waba_id.into(),
-            display_phone_number: NUMBER.display_phone_number.into(),
-            verified_name: "Wagate Bench".into(),
-            access_token: credentials.access_token.clone(),
-            app_secret: credentials.app_secret.clone(),
-            ..Default::default()
-        })
-        .context("cannot register the phone number with the emulator")?;
-
         let settings = bench_settings(settings, scratch, &meta.base_url())?;
         let server = EmbeddedServer::start(settings).await?;
-        let outcome = measure(
-            &server.store,
-            server.addr,
-            args,
-            scratch.backend(),
-            &credentials,
-        )
-        .await;
+        let outcome = measure(&server, meta, args, scratch.backend()).await;
         server.stop_logged().await;
         outcome
     })
@@ -334,23 +322,29 @@ fn bench_settings(
     Ok(bench)
 }
 
-struct Credentials {
-    access_token: String,
-    app_secret: String,
-}
-
 async fn measure(
-    store: &Store,
-    addr: SocketAddr,
+    server: &EmbeddedServer,
+    meta: &emulator::RunningEmulator,
     args: &IngestBenchArgs,
     backend: &'static str,
-    credentials: &Credentials,
 ) -> anyhow::Result<Report> {
-    let created = create_bench_tenant(store).await?;
-    let webhook_url = connect_number(addr, &created.api_key, credentials).await?;
-
+    let store = &server.store;
+    let fleet = fleet::Fleet::build(
+        store,
+        &format!("http://{}", server.addr),
+        meta,
+        &fleet::FleetShape {
+            tenants: args.tenants,
+            numbers: args.numbers,
+            first_id: 0,
+            template: None,
+            throughput_per_second: 80,
+        },
+    )
+    .await?;
+    let probe_connection = fleet.numbers[0].connection_id.clone();
     let factory = Arc::new(WebhookFactory {
-        app_secret: credentials.app_secret.clone().into_bytes(),
+        targets: fleet.numbers.iter().map(WebhookTarget::of).collect(),
         messages_per_webhook: args.messages_per_webhook,
         contacts: args.contacts,
         timestamp: payloads::unix_now(),
@@ -363,11 +357,10 @@ async fn measure(
         "webhooks built and signed; starting the load"
     );
 
-    let connection_id = only_connection(store, &created.tenant_id).await?;
     let load_until = Instant::now() + Duration::from_secs(args.seconds);
     let (load, lag) = tokio::join!(
-        run_load(&webhook_url, args, &pool),
-        lag::probe_until(store, &webhook_url, &factory, &connection_id, load_until)
+        run_load(args, &pool),
+        lag::probe_until(store, &factory, &probe_connection, load_until)
     );
     let load = load?;
     let lag = lag?;
@@ -389,17 +382,16 @@ async fn measure(
         ));
     }
     let drained_at = drained.unwrap_or_else(Instant::now);
-    let stored = count(
-        store,
-        "SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1",
-        &created.tenant_id,
-    )
-    .await?;
-    let parked = store
-        .inbox_entries(&created.tenant_id, STATE_PARKED, None, 200)
+    // The scratch database holds the benchmark's tenants only.
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM messages")
+        .fetch_one(store.reader())
         .await
-        .context("cannot list parked inbox rows")?
-        .len();
+        .context("cannot count the stored messages")?;
+    let stored: i64 = col(&row, "n")?;
+    let parked = store
+        .inbox_count_in_state(STATE_PARKED)
+        .await
+        .context("cannot count parked inbox rows")?;
 
     let acknowledged_messages = load.acknowledged * args.messages_per_webhook + lag.acknowledged;
     if lag.unseen > 0 {
@@ -441,6 +433,8 @@ async fn measure(
         concurrency: args.concurrency,
         messages_per_webhook: args.messages_per_webhook,
         contacts: args.contacts,
+        tenants: args.tenants,
+        numbers: args.numbers,
         duration_seconds: round(load_seconds, 3),
         webhooks_sent: load.sent,
         webhooks_acknowledged: load.acknowledged,
@@ -472,45 +466,39 @@ async fn measure(
     })
 }
 
-/// Connects the number through the real API, as a tenant would, and returns its webhook URL.
-async fn connect_number(
-    addr: SocketAddr,
-    api_key: &SecretString,
-    credentials: &Credentials,
-) -> anyhow::Result<String> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .context("cannot build an HTTP client")?;
-    let response = client
-        .post(format!("http://{addr}/api/v1/connections"))
-        .header(AUTHORIZATION, format!("Bearer {}", api_key.expose_secret()))
-        .json(&json!({
-            "access_token": credentials.access_token,
-            "phone_number_id": NUMBER.phone_number_id,
-            "app_secret": credentials.app_secret,
-        }))
-        .send()
-        .await
-        .context("POST /api/v1/connections failed")?;
-    let status = response.status();
-    let body: Value = response
-        .json()
-        .await
-        .context("POST /api/v1/connections did not answer JSON")?;
-    if status != reqwest::StatusCode::CREATED {
-        bail!("POST /api/v1/connections answered {status}: {body}");
-    }
-    body.get("webhook_url")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .context("the new connection has no webhook_url")
+/// A number webhooks are made for: where they go and what signs them.
+struct WebhookTarget {
+    phone_number_id: String,
+    waba_id: String,
+    display_phone_number: String,
+    app_secret: Vec<u8>,
+    url: Arc<str>,
 }
 
-/// Makes webhook number `index`: Meta's shape, fresh wamids, customers in turn, signed.
+impl WebhookTarget {
+    fn of(number: &fleet::FleetNumber) -> Self {
+        Self {
+            phone_number_id: number.phone_number_id.clone(),
+            waba_id: number.waba_id.clone(),
+            display_phone_number: number.display_phone_number.clone(),
+            app_secret: number.app_secret.clone().into_bytes(),
+            url: Arc::clone(&number.webhook_url),
+        }
+    }
+
+    fn business_number(&self) -> BusinessNumber<'_> {
+        BusinessNumber {
+            waba_id: &self.waba_id,
+            phone_number_id: &self.phone_number_id,
+            display_phone_number: &self.display_phone_number,
+        }
+    }
+}
+
+/// Makes webhook number `index`: Meta's shape, for the targets in turn, fresh wamids, customers
+/// in turn, signed with the target's app secret.
 struct WebhookFactory {
-    app_secret: Vec<u8>,
+    targets: Vec<WebhookTarget>,
     messages_per_webhook: u64,
     contacts: u64,
     /// Unix seconds, the same for every message (Meta's timestamps have one-second resolution).
@@ -518,15 +506,16 @@ struct WebhookFactory {
 }
 
 struct SignedWebhook {
+    url: Arc<str>,
     body: Bytes,
     signature: HeaderValue,
 }
 
 impl SignedWebhook {
-    /// Posts it to `url` the way Meta does.
-    async fn send(self, client: &reqwest::Client, url: &str) -> reqwest::Result<reqwest::Response> {
+    /// Posts it to its number's webhook URL the way Meta does.
+    async fn send(self, client: &reqwest::Client) -> reqwest::Result<reqwest::Response> {
         client
-            .post(url)
+            .post(&*self.url)
             .header(CONTENT_TYPE, "application/json")
             .header(cloudapi::signature::SIGNATURE_HEADER, self.signature)
             .body(self.body)
@@ -537,6 +526,7 @@ impl SignedWebhook {
 
 impl WebhookFactory {
     fn build(&self, index: u64) -> anyhow::Result<SignedWebhook> {
+        let target = &self.targets[(index % self.targets.len() as u64) as usize];
         let mut contacts = Vec::new();
         let mut seen = HashSet::new();
         let mut messages = Vec::new();
@@ -552,17 +542,20 @@ impl WebhookFactory {
                 }));
             }
         }
-        self.signed(contacts, messages)
+        self.signed(target, contacts, messages)
     }
 
-    /// A one-message webhook from a customer of its own (outside the load's contacts), and the
-    /// message's wamid, to time it until it can be read.
+    /// A one-message webhook to the first number from a customer of its own (outside the load's
+    /// contacts), and the message's wamid, to time it until it can be read.
     fn probe(&self, n: u64) -> anyhow::Result<(SignedWebhook, String)> {
         let wa_id = (19_005_550_000u64 + n).to_string();
         let wamid = payloads::new_inbound_wamid(&wa_id);
         let message = self.message(&wa_id, &wamid, "Is my order on its way?");
         let contacts = vec![json!({"profile": {"name": "Probe"}, "wa_id": wa_id})];
-        Ok((self.signed(contacts, vec![message])?, wamid))
+        Ok((
+            self.signed(&self.targets[0], contacts, vec![message])?,
+            wamid,
+        ))
     }
 
     fn message(&self, wa_id: &str, wamid: &str, text: &str) -> Value {
@@ -577,21 +570,28 @@ impl WebhookFactory {
         })
     }
 
-    fn signed(&self, contacts: Vec<Value>, messages: Vec<Value>) -> anyhow::Result<SignedWebhook> {
+    fn signed(
+        &self,
+        target: &WebhookTarget,
+        contacts: Vec<Value>,
+        messages: Vec<Value>,
+    ) -> anyhow::Result<SignedWebhook> {
         let value = json!({
             "messaging_product": "whatsapp",
-            "metadata": payloads::metadata(&NUMBER),
+            "metadata": payloads::metadata(&target.business_number()),
             "contacts": contacts,
             "messages": messages,
         });
         let body = serde_json::to_vec(&payloads::webhook_envelope(
-            NUMBER.waba_id,
+            &target.waba_id,
             "messages",
             value,
         ))?;
-        let signature = HeaderValue::from_str(&cloudapi::signature::sign(&self.app_secret, &body))
-            .context("a signature is not a valid header value")?;
+        let signature =
+            HeaderValue::from_str(&cloudapi::signature::sign(&target.app_secret, &body))
+                .context("a signature is not a valid header value")?;
         Ok(SignedWebhook {
+            url: Arc::clone(&target.url),
             body: Bytes::from(body),
             signature,
         })
@@ -685,6 +685,7 @@ impl WebhookPool {
         let index = self.next.fetch_add(1, Ordering::Relaxed);
         match self.prebuilt.get(index) {
             Some(webhook) => Ok(SignedWebhook {
+                url: Arc::clone(&webhook.url),
                 body: webhook.body.clone(),
                 signature: webhook.signature.clone(),
             }),
@@ -720,11 +721,7 @@ struct ConnectionTally {
     latencies_us: Vec<u32>,
 }
 
-async fn run_load(
-    url: &str,
-    args: &IngestBenchArgs,
-    pool: &Arc<WebhookPool>,
-) -> anyhow::Result<LoadOutcome> {
+async fn run_load(args: &IngestBenchArgs, pool: &Arc<WebhookPool>) -> anyhow::Result<LoadOutcome> {
     // Clients first, so building them is not part of the measured time.
     let clients = (0..args.concurrency)
         .map(|_| {
@@ -738,7 +735,6 @@ async fn run_load(
         })
         .collect::<Result<Vec<_>, _>>()
         .context("cannot build the HTTP clients")?;
-    let url: Arc<str> = url.into();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     // Each connection's share of `--rate`: one webhook per interval.
@@ -749,13 +745,12 @@ async fn run_load(
         .enumerate()
         .map(|(index, client)| {
             let pool = Arc::clone(pool);
-            let url = Arc::clone(&url);
             let pace = pace.map(|interval| {
                 // Connections start spread over one interval, so the total rate is even.
                 let first = started + interval.mul_f64(index as f64 / args.concurrency as f64);
                 (first, interval)
             });
-            tokio::spawn(async move { send_until(client, &url, &pool, deadline, pace).await })
+            tokio::spawn(async move { send_until(client, &pool, deadline, pace).await })
         })
         .collect();
     let mut outcome = LoadOutcome {
@@ -788,7 +783,6 @@ async fn run_load(
 /// One connection's loop: the next webhook as soon as the previous one is answered.
 async fn send_until(
     client: reqwest::Client,
-    url: &str,
     pool: &WebhookPool,
     deadline: Instant,
     pace: Option<(Instant, Duration)>,
@@ -813,7 +807,7 @@ async fn send_until(
         };
         tally.sent += 1;
         let sent_at = Instant::now();
-        let answer = webhook.send(&client, url).await;
+        let answer = webhook.send(&client).await;
         let status = match answer {
             Ok(response) => {
                 let status = response.status();
@@ -867,16 +861,6 @@ async fn wait_for_drain(store: &Store) -> anyhow::Result<Option<Instant>> {
     }
 }
 
-/// The id of the bench tenant's one connection.
-async fn only_connection(store: &Store, tenant_id: &str) -> anyhow::Result<String> {
-    let row = sqlx::query("SELECT id FROM connections WHERE tenant_id = $1")
-        .bind(tenant_id)
-        .fetch_one(store.reader())
-        .await
-        .context("cannot read the bench connection")?;
-    Ok(col(&row, "id")?)
-}
-
 async fn count(store: &Store, sql: &'static str, tenant_id: &str) -> anyhow::Result<i64> {
     let row = sqlx::query(sql)
         .bind(tenant_id)
@@ -893,6 +877,8 @@ struct Report {
     concurrency: u64,
     messages_per_webhook: u64,
     contacts: u64,
+    tenants: u64,
+    numbers: u64,
     duration_seconds: f64,
     webhooks_sent: u64,
     webhooks_acknowledged: u64,
@@ -980,6 +966,7 @@ fn print_table(r: &Report) {
     };
     println!("wagate bench ingest");
     println!("  backend                 {}", r.backend);
+    println!("  tenants / numbers       {} / {}", r.tenants, r.numbers);
     println!(
         "  load                    {} connections, {} message(s) per webhook, {} contacts, {}",
         r.concurrency,
@@ -1034,9 +1021,19 @@ fn print_table(r: &Report) {
 mod tests {
     use super::*;
 
+    fn target(n: u64) -> WebhookTarget {
+        WebhookTarget {
+            phone_number_id: (NUMBER.phone_number_id.parse::<u64>().unwrap() + n).to_string(),
+            waba_id: NUMBER.waba_id.into(),
+            display_phone_number: NUMBER.display_phone_number.into(),
+            app_secret: format!("secret{n}").into_bytes(),
+            url: format!("http://127.0.0.1:1/webhooks/{n}").into(),
+        }
+    }
+
     fn factory(messages_per_webhook: u64, contacts: u64) -> WebhookFactory {
         WebhookFactory {
-            app_secret: b"secret".to_vec(),
+            targets: vec![target(0)],
             messages_per_webhook,
             contacts,
             timestamp: 1_749_416_383,
@@ -1048,7 +1045,7 @@ mod tests {
         let webhook = factory(1, 10).build(3).unwrap();
         assert!(
             cloudapi::signature::verify(
-                b"secret",
+                b"secret0",
                 &webhook.body,
                 Some(webhook.signature.as_bytes())
             )
@@ -1061,6 +1058,30 @@ mod tests {
         assert_eq!(value["messages"][0]["type"], "text");
         assert_eq!(value["messages"][0]["from"], value["contacts"][0]["wa_id"]);
         assert!(cloudapi::webhook::Notification::parse(&webhook.body[..]).is_ok());
+    }
+
+    #[test]
+    fn webhooks_go_to_the_numbers_in_turn_each_signed_with_its_own_secret() {
+        let mut factory = factory(1, 10);
+        factory.targets = (0..3).map(target).collect();
+        for index in 0..6u64 {
+            let webhook = factory.build(index).unwrap();
+            let expected = target(index % 3);
+            assert_eq!(&*webhook.url, &*expected.url);
+            let json: Value = serde_json::from_slice(&webhook.body).unwrap();
+            assert_eq!(
+                json["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"],
+                expected.phone_number_id.as_str()
+            );
+            let signature = Some(webhook.signature.as_bytes());
+            assert!(
+                cloudapi::signature::verify(&expected.app_secret, &webhook.body, signature).is_ok()
+            );
+            let other = target((index + 1) % 3);
+            assert!(
+                cloudapi::signature::verify(&other.app_secret, &webhook.body, signature).is_err()
+            );
+        }
     }
 
     #[test]

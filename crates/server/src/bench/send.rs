@@ -3,9 +3,10 @@
 //! The production server (in this process, on a throwaway database) sends through the project's
 //! emulator, which enforces each number's throughput the way Meta does (130429 over it). Two runs:
 //!
-//! 1. one number with `--messages-per-number` template messages: sends per second against its
+//! 1. one number with `--single-number-messages` template messages: sends per second against its
 //!    limit (80/s), first accepted call to last;
-//! 2. `--numbers` numbers with as many messages each: the aggregate sends per second.
+//! 2. `--numbers` numbers of `--tenants` tenants with `--messages-per-number` each: the aggregate
+//!    sends per second, each message queued with its own tenant's API key.
 //!
 //! Messages are queued through the REST API first; a run measures from the moment every message
 //! of it is queued (sends that left while queueing are counted out), so the figure is the
@@ -17,16 +18,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use emulator::{GraphEndpoint, PhoneNumberRegistration, RetryPolicy};
+use emulator::{GraphEndpoint, RetryPolicy};
 use futures::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Scratch, bench_settings, create_bench_tenant};
+use super::fleet::{Fleet, FleetShape, TemplateSeed};
+use super::{Scratch, bench_settings};
 use crate::config::Settings;
 use crate::embedded::EmbeddedServer;
-use crate::ids::random_token;
+use crate::store::Store;
 
 /// Meta's default throughput per number, which the emulator enforces.
 const LIMIT_PER_SECOND: u32 = 80;
@@ -36,12 +38,21 @@ const QUEUE_CONCURRENCY: usize = 32;
 #[derive(Debug, Args)]
 pub struct SendBenchArgs {
     /// Numbers in the aggregate run.
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=200_000))]
     pub numbers: u64,
 
-    /// Messages queued for each number (the single-number run queues as many).
-    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    /// Tenants the aggregate run's numbers belong to (number i to tenant i % tenants); at most
+    /// `--numbers`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub tenants: u64,
+
+    /// Messages queued for each number of the aggregate run.
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub messages_per_number: u64,
+
+    /// Messages of the one-number run (0 skips it).
+    #[arg(long, default_value_t = 400, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub single_number_messages: u64,
 
     /// Print one JSON object instead of the table.
     #[arg(long)]
@@ -50,6 +61,7 @@ pub struct SendBenchArgs {
 
 #[derive(Debug, Serialize)]
 struct RunFigures {
+    tenants: u64,
     numbers: u64,
     messages: u64,
     seconds: f64,
@@ -70,7 +82,7 @@ struct RunFigures {
 #[derive(Debug, Serialize)]
 struct SendReport {
     backend: &'static str,
-    single_number: RunFigures,
+    single_number: Option<RunFigures>,
     many_numbers: RunFigures,
 }
 
@@ -102,7 +114,6 @@ async fn run(
         let settings = bench_settings(settings, scratch, &meta.base_url())?;
         let server = EmbeddedServer::start(settings).await?;
         let outcome = async {
-            let tenant = create_bench_tenant(&server.store).await?;
             let bench = Bench {
                 client: reqwest::Client::builder()
                     .no_proxy()
@@ -110,12 +121,16 @@ async fn run(
                     .build()
                     .context("cannot build an HTTP client")?,
                 base: format!("http://{}", server.addr),
-                api_key: tenant.api_key,
+                store: &server.store,
                 meta,
             };
-            let single_number = bench.measure(0, 1, args.messages_per_number).await?;
+            let single_number = if args.single_number_messages > 0 {
+                Some(bench.measure(0, 1, 1, args.single_number_messages).await?)
+            } else {
+                None
+            };
             let many_numbers = bench
-                .measure(1, args.numbers, args.messages_per_number)
+                .measure(1, args.tenants, args.numbers, args.messages_per_number)
                 .await?;
             anyhow::Ok(SendReport {
                 backend: scratch.backend(),
@@ -133,32 +148,64 @@ async fn run(
 struct Bench<'a> {
     client: reqwest::Client,
     base: String,
-    api_key: SecretString,
+    store: &'a Store,
     meta: &'a emulator::RunningEmulator,
 }
 
 impl Bench<'_> {
-    /// Connects `count` new numbers (ids from `first`), queues `per_number` messages to each, and
-    /// measures the sends from the moment all are queued until Meta has taken every one.
-    async fn measure(&self, first: u64, count: u64, per_number: u64) -> anyhow::Result<RunFigures> {
-        let mut numbers = Vec::new();
-        for n in first..first + count {
-            numbers.push(self.connect(n).await?);
-        }
+    /// Connects `count` new numbers (ids from `first`) of `tenants` new tenants, queues
+    /// `per_number` messages to each, and measures the sends from the moment all are queued until
+    /// Meta has taken every one.
+    async fn measure(
+        &self,
+        first: u64,
+        tenants: u64,
+        count: u64,
+        per_number: u64,
+    ) -> anyhow::Result<RunFigures> {
+        let fleet = Fleet::build(
+            self.store,
+            &self.base,
+            self.meta,
+            &FleetShape {
+                tenants,
+                numbers: count,
+                first_id: first,
+                template: Some(TemplateSeed {
+                    name: "order_update",
+                    body: "Your order is on its way.",
+                }),
+                throughput_per_second: LIMIT_PER_SECOND,
+            },
+        )
+        .await?;
         let total = count * per_number;
         let queueing = Instant::now();
-        let requests = numbers.iter().flat_map(|(phone_number_id, connection_id)| {
-            (0..per_number).map(move |i| (phone_number_id.clone(), connection_id.clone(), i))
-        });
+        // Round by round over the numbers, so every number (and tenant) has sends waiting from
+        // the start, as when a platform's tenants all send at once.
+        let requests = (0..per_number).flat_map(|i| fleet.numbers.iter().map(move |n| (n, i)));
         let mut queued = futures::stream::iter(requests)
-            .map(|(_, connection_id, i)| self.queue(connection_id, i))
+            .map(|(number, i)| {
+                self.queue(
+                    &fleet.tenants[number.tenant].api_key,
+                    &number.connection_id,
+                    i,
+                )
+            })
             .buffer_unordered(QUEUE_CONCURRENCY);
         while let Some(result) = queued.next().await {
             result?;
         }
         let queueing_seconds = queueing.elapsed().as_secs_f64();
 
-        let ids: Vec<&str> = numbers.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = fleet
+            .numbers
+            .iter()
+            .map(|n| n.phone_number_id.as_str())
+            .collect();
+        // Asking the emulator about every number costs it a lock each; with thousands of
+        // numbers, ask less often so the asking does not compete with the sender.
+        let poll_every = Duration::from_millis((count / 50).clamp(20, 500));
         let (accepted_at_start, _) = self.counters(&ids);
         let started = Instant::now();
         let deadline = started + Duration::from_secs(total / 10 + 120);
@@ -171,7 +218,7 @@ impl Bench<'_> {
             if Instant::now() > deadline {
                 bail!("only {accepted} of {total} messages were sent in time");
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(poll_every).await;
         }
         let (seconds, longest_gap_seconds, longest_gap_after) = if count == 1 {
             // One number: first accepted call to last, as Meta would count its pace.
@@ -187,6 +234,7 @@ impl Bench<'_> {
         let sends_per_second = measured as f64 / seconds.max(1e-9);
         let end_to_end_per_second = total as f64 / queueing.elapsed().as_secs_f64().max(1e-9);
         Ok(RunFigures {
+            tenants,
             numbers: count,
             messages: total,
             seconds,
@@ -201,50 +249,12 @@ impl Bench<'_> {
         })
     }
 
-    /// Registers number `n` with the emulator and connects it through the API.
-    async fn connect(&self, n: u64) -> anyhow::Result<(String, String)> {
-        let phone_number_id = format!("{}", 900_000_000_000_000u64 + n);
-        let waba_id = format!("{}", 800_000_000_000_000u64 + n);
-        let access_token = format!("EAAbench{}", random_token(32));
-        let app_secret = random_token(24);
-        self.meta
-            .register_phone_number(PhoneNumberRegistration {
-                phone_number_id: phone_number_id.clone(),
-                waba_id: waba_id.clone(),
-                display_phone_number: format!("1555{n:07}"),
-                verified_name: format!("Bench {n}"),
-                access_token: access_token.clone(),
-                app_secret: app_secret.clone(),
-                throughput_per_second: LIMIT_PER_SECOND,
-                ..Default::default()
-            })
-            .context("cannot register a number with the emulator")?;
-        // The template the benchmark sends, approved on the number's account.
-        self.meta
-            .add_template(emulator::TemplateSeed {
-                waba_id: waba_id.clone(),
-                name: "order_update".into(),
-                language: "en".into(),
-                category: "UTILITY".into(),
-                components: vec![json!({"type": "BODY", "text": "Your order is on its way."})],
-                ..Default::default()
-            })
-            .context("cannot add the benchmark's template to the emulator")?;
-        let body = self
-            .post(
-                "/api/v1/connections",
-                &json!({"access_token": access_token, "phone_number_id": phone_number_id, "app_secret": app_secret, "waba_id": waba_id}),
-            )
-            .await?;
-        let connection_id = body
-            .get("id")
-            .and_then(Value::as_str)
-            .context("the new connection has no id")?
-            .to_owned();
-        Ok((phone_number_id, connection_id))
-    }
-
-    async fn queue(&self, connection_id: String, i: u64) -> anyhow::Result<()> {
+    async fn queue(
+        &self,
+        api_key: &SecretString,
+        connection_id: &str,
+        i: u64,
+    ) -> anyhow::Result<()> {
         // A different customer for every message, so only the number's throughput limits the pace.
         let body = json!({
             "connection_id": connection_id,
@@ -252,14 +262,21 @@ impl Bench<'_> {
             "type": "template",
             "template": {"name": "order_update", "language": {"code": "en"}},
         });
-        self.post("/api/v1/messages", &body).await.map(|_| ())
+        self.post(api_key, "/api/v1/messages", &body)
+            .await
+            .map(|_| ())
     }
 
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    async fn post(
+        &self,
+        api_key: &SecretString,
+        path: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
         let response = self
             .client
             .post(format!("{}{path}", self.base))
-            .bearer_auth(self.api_key.expose_secret())
+            .bearer_auth(api_key.expose_secret())
             .json(body)
             .send()
             .await
@@ -318,10 +335,12 @@ impl Bench<'_> {
 
 fn print_table(report: &SendReport) {
     println!("wagate bench send ({})", report.backend);
-    for (label, run) in [
-        ("one number", &report.single_number),
-        ("many numbers", &report.many_numbers),
-    ] {
+    let runs = [
+        ("one number", report.single_number.as_ref()),
+        ("many numbers", Some(&report.many_numbers)),
+    ];
+    for (label, run) in runs {
+        let Some(run) = run else { continue };
         let detail = if run.numbers == 1 {
             format!(
                 "  longest pause {:.2} s after {} sends",
@@ -334,7 +353,8 @@ fn print_table(report: &SendReport) {
             )
         };
         println!(
-            "  {label:<13} {:>4} numbers  {:>6} messages  {:>7.2} s  {:>8.1} sends/s  {:>5.1} per number (limit {})  130429: {}  (queueing took {:.1} s){detail}",
+            "  {label:<13} {:>5} tenants {:>6} numbers  {:>6} messages  {:>7.2} s  {:>8.1} sends/s  {:>5.1} per number (limit {})  130429: {}  (queueing took {:.1} s){detail}",
+            run.tenants,
             run.numbers,
             run.messages,
             run.seconds,

@@ -239,7 +239,18 @@ impl Store {
 
     /// How many rows wait to be applied (due now or later).
     pub async fn inbox_pending_count(&self) -> Result<i64, StoreError> {
+        // The state is written out, not bound, so PostgreSQL's generic plan can still use the
+        // partial index on pending rows.
         let row = sqlx::query("SELECT COUNT(*) AS n FROM inbox WHERE state = 'pending'")
+            .fetch_one(&self.inbox.read)
+            .await?;
+        col(&row, "n")
+    }
+
+    /// How many rows, of every connection, are in one state.
+    pub async fn inbox_count_in_state(&self, state: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM inbox WHERE state = $1")
+            .bind(state)
             .fetch_one(&self.inbox.read)
             .await?;
         col(&row, "n")

@@ -197,6 +197,10 @@ on_both_databases! {
         app.state.jobs_wakeup.notify_one();
 
         let done = app.enrollment_becomes(&sequence, &enrolled, "completed").await;
+        // "completed" means step two's message is queued; the sender takes it to Meta right after.
+        // A second copy of step one would have been queued before it, so it would be there by now.
+        app.wait_sent(&number, customer, 2).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(app.sent_to(&number, customer), vec!["Only once, please.", "And then this."]);
         let sent: Vec<&Value> = done["history"].as_array().unwrap().iter().filter(|e| e["event"] == "sent").collect();
         assert_eq!(sent.len(), 3, "{done}");
