@@ -1024,30 +1024,7 @@ impl Api {
             "app_secret": app_secret,
             "waba_id": NUMBER.waba_id,
         });
-        let response = self
-            .client
-            .post(format!("{}/api/v1/connections", self.base))
-            .bearer_auth(self.api_key.expose_secret())
-            .json(&body)
-            .send()
-            .await
-            .context("POST /api/v1/connections failed")?;
-        let status = response.status();
-        let answer: Value = response
-            .json()
-            .await
-            .context("POST /api/v1/connections did not answer JSON")?;
-        if !status.is_success() {
-            bail!("POST /api/v1/connections answered {status}: {answer}");
-        }
-        let field = |name: &str| {
-            answer
-                .get(name)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .with_context(|| format!("the new connection has no {name}"))
-        };
-        Ok((field("id")?, field("webhook_url")?))
+        super::fleet::post_connection(&self.client, &self.base, &self.api_key, &body).await
     }
 
     /// Queues `count` template sends, each to its own customer, from a few concurrent clients;

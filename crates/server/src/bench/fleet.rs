@@ -213,10 +213,30 @@ async fn connect(
         })
         .context("cannot add the benchmark's template to the emulator")?;
     }
+    let (connection_id, webhook_url) = post_connection(client, server_base, api_key, &body).await?;
+    Ok(FleetNumber {
+        tenant,
+        phone_number_id,
+        waba_id,
+        display_phone_number,
+        app_secret,
+        connection_id,
+        webhook_url: webhook_url.into(),
+    })
+}
+
+/// Connects a number through `POST /api/v1/connections` as the tenant whose key this is;
+/// answers the new connection's id and webhook URL.
+pub(super) async fn post_connection(
+    client: &reqwest::Client,
+    server_base: &str,
+    api_key: &SecretString,
+    body: &Value,
+) -> anyhow::Result<(String, String)> {
     let response = client
         .post(format!("{server_base}/api/v1/connections"))
         .header(AUTHORIZATION, format!("Bearer {}", api_key.expose_secret()))
-        .json(&body)
+        .json(body)
         .send()
         .await
         .context("POST /api/v1/connections failed")?;
@@ -235,15 +255,7 @@ async fn connect(
             .map(str::to_owned)
             .with_context(|| format!("the new connection has no {name}"))
     };
-    Ok(FleetNumber {
-        tenant,
-        phone_number_id,
-        waba_id,
-        display_phone_number,
-        app_secret,
-        connection_id: field("id")?,
-        webhook_url: field("webhook_url")?.into(),
-    })
+    Ok((field("id")?, field("webhook_url")?))
 }
 
 /// Waits until no template sync is waiting or running.
