@@ -124,6 +124,7 @@ impl Processor {
         // stamps (`processed_at`, `updated_at`) must come after what that one stamped.
         let now = now_ms();
         let mut batch = Batch::new(self.config.media_fetch_attempts);
+        batch.prefetch(&self.store, &rows).await?;
         let mut changes = Vec::new();
         let mut failed = false;
         let mut taken = 0;
@@ -309,5 +310,168 @@ fn record_lag(rows: &[InboxRow]) {
     for row in rows {
         metrics::histogram!("wagate_inbox_processing_lag_seconds")
             .record((now - row.received_at).max(0) as f64 / 1000.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::store::PoolSizes;
+    use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_DISCONNECTED};
+    use crate::store::inbox::InboxAppend;
+    use crate::store::sequences::SequenceRow;
+    use crate::store::tenants::NewTenant;
+
+    async fn store_in(dir: &std::path::Path) -> Store {
+        let url = DatabaseUrl::Sqlite(format!("sqlite://{}/wagate.db", dir.display()));
+        let store = Store::connect(&url, PoolSizes::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .create_tenant(&NewTenant {
+                tenant_id: "t1",
+                name: "Acme",
+                user_id: "u1",
+                email: "owner@acme.test",
+                password_hash: "not a real hash",
+                api_key_id: "k1",
+                api_key_hash: "not a real hash",
+                api_key_prefix: "wg_x",
+                now: 1,
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    fn connection(id: &str, phone: &str, status: &str) -> ConnectionRow {
+        ConnectionRow {
+            id: id.to_owned(),
+            tenant_id: "t1".into(),
+            phone_number_id: phone.to_owned(),
+            waba_id: Some("800".into()),
+            display_phone_number: phone.to_owned(),
+            verified_name: "Acme".into(),
+            quality_rating: None,
+            connection_key: format!("key-{id}"),
+            access_token: None,
+            app_secret: None,
+            verify_token: None,
+            status: status.to_owned(),
+            status_reason: None,
+            auto_reply: false,
+            throughput_per_second: 80,
+            templates_synced_at: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+
+    fn text_webhook(phone: &str, from: &str, wamid: &str) -> bytes::Bytes {
+        let body = json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "800", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": phone, "phone_number_id": phone},
+                "contacts": [{"profile": {"name": "Sheena"}, "wa_id": from}],
+                "messages": [{"from": from, "id": wamid, "timestamp": "1700000000",
+                              "type": "text", "text": {"body": "hello"}}]
+            }}]}]
+        });
+        bytes::Bytes::from(body.to_string())
+    }
+
+    async fn count(store: &Store, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(store.reader())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_batch_over_many_connections_applies_each_connection_as_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_in(dir.path()).await;
+        let plain = connection("c-plain", "1001", STATUS_CONNECTED);
+        let sequenced = connection("c-sequenced", "1002", STATUS_CONNECTED);
+        let gone = connection("c-gone", "1003", STATUS_DISCONNECTED);
+        for row in [&plain, &sequenced, &gone] {
+            store.insert_connection(row).await.unwrap();
+        }
+        store
+            .insert_sequence(&SequenceRow {
+                id: "s1".into(),
+                tenant_id: "t1".into(),
+                connection_id: sequenced.id.clone(),
+                name: "Welcome".into(),
+                steps: "[]".into(),
+                enroll_on_first_message: true,
+                stop_on_reply: true,
+                opt_out_words: "[]".into(),
+                created_at: 1,
+                updated_at: 1,
+            })
+            .await
+            .unwrap();
+        // Interleaved as webhooks for many numbers arrive, each connection twice.
+        let mut appends = Vec::new();
+        for round in 0..2 {
+            for c in [&plain, &sequenced, &gone] {
+                appends.push(InboxAppend {
+                    connection_id: Some(c.id.clone()),
+                    body: text_webhook(
+                        &c.phone_number_id,
+                        "16505551234",
+                        &format!("wamid.{}.{round}", c.id),
+                    ),
+                    received_at: now_ms(),
+                });
+            }
+        }
+        store.append_to_inbox(&appends).await.unwrap();
+        let processor = Processor::new(
+            store.clone(),
+            EventBus::new(16),
+            Arc::new(Notify::new()),
+            Arc::new(Notify::new()),
+            ProcessorConfig::default(),
+        );
+
+        assert_eq!(
+            processor.process_batch().await.unwrap(),
+            6,
+            "one batch takes every row"
+        );
+
+        assert_eq!(store.inbox_pending_count().await.unwrap(), 0);
+        let per_connection: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT connection_id, COUNT(*) FROM messages GROUP BY connection_id ORDER BY connection_id",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            per_connection,
+            vec![("c-plain".to_owned(), 2), ("c-sequenced".to_owned(), 2)],
+            "the disconnected number's rows are not applied"
+        );
+        assert_eq!(
+            count(&store, "SELECT COUNT(*) FROM conversations").await,
+            2,
+            "one conversation per connection and customer"
+        );
+        let sequence_jobs: Vec<(String,)> = sqlx::query_as(
+            "SELECT m.connection_id FROM jobs j
+             JOIN messages m ON j.unique_key = 'sequence_inbound:' || m.id
+             WHERE j.kind = 'sequence_inbound'",
+        )
+        .fetch_all(store.reader())
+        .await
+        .unwrap();
+        assert_eq!(
+            sequence_jobs,
+            vec![("c-sequenced".to_owned(),); 2],
+            "sequence work is queued for the messages of the connection with a sequence only"
+        );
     }
 }

@@ -152,6 +152,20 @@ impl Store {
         Ok(self.select_connections("id = $1", &[id]).await?.pop())
     }
 
+    /// Any tenants' connections by id, in as few queries as the list allows; ids not found are
+    /// left out. For background work that already holds trusted ids.
+    pub async fn connections_by_ids(&self, ids: &[&str]) -> Result<Vec<ConnectionRow>, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(super::conversations::ROWS_PER_STATEMENT) {
+            let list = super::conversations::placeholders(chunk.len(), 1, |p| format!("${p}"));
+            found.extend(
+                self.select_connections(&format!("id IN ({list})"), chunk)
+                    .await?,
+            );
+        }
+        Ok(found)
+    }
+
     pub async fn connections(&self, tenant_id: &str) -> Result<Vec<ConnectionRow>, StoreError> {
         self.select_connections("tenant_id = $1 ORDER BY created_at, id", &[tenant_id])
             .await
@@ -200,9 +214,10 @@ impl Store {
     }
 
     /// Connections matching a fixed filter (written here, never from input) with text binds.
+    /// `filter` is SQL written in this module, with `$n` placeholders for `binds`.
     async fn select_connections(
         &self,
-        filter: &'static str,
+        filter: &str,
         binds: &[&str],
     ) -> Result<Vec<ConnectionRow>, StoreError> {
         let sql = format!("SELECT {COLUMNS} FROM connections WHERE {filter}");

@@ -208,7 +208,7 @@ pub(super) fn like_pattern(search: &str) -> String {
 }
 
 /// Rows per multi-row statement: well under both databases' limits on bound parameters.
-const ROWS_PER_STATEMENT: usize = 100;
+pub(crate) const ROWS_PER_STATEMENT: usize = 100;
 
 /// A contact to create or refresh in bulk.
 #[derive(Debug, Clone)]

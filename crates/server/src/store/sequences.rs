@@ -4,6 +4,8 @@
 //! when it is still at the step the caller ran: two runs of one step (a lease that lapsed, a
 //! redelivered job) cannot both move it, so no step is counted or sent twice.
 
+use std::collections::HashSet;
+
 use sqlx::any::AnyRow;
 
 use super::{Conn, Durability, Store, StoreError, WriteQuery, col};
@@ -252,20 +254,31 @@ impl Store {
             .collect()
     }
 
-    /// Whether a connection has any live sequence or enrollment, so the inbound path queues
+    /// Which of the connections have any live sequence or enrollment, so the inbound path queues
     /// sequence work only for connections that use them.
-    pub async fn connection_uses_sequences(&self, connection_id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query(
-            "SELECT CAST(CASE WHEN
-                     EXISTS (SELECT 1 FROM sequences WHERE connection_id = $1 AND deleted_at IS NULL)
-                     OR EXISTS (SELECT 1 FROM sequence_enrollments
-                                WHERE connection_id = $1 AND state IN ('active', 'waiting'))
-                 THEN 1 ELSE 0 END AS BIGINT) AS n",
-        )
-        .bind(connection_id)
-        .fetch_one(self.reader())
-        .await?;
-        Ok(col::<i64>(&row, "n")? > 0)
+    pub async fn connections_using_sequences(
+        &self,
+        connection_ids: &[&str],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut used = HashSet::new();
+        for chunk in connection_ids.chunks(super::conversations::ROWS_PER_STATEMENT) {
+            let list = super::conversations::placeholders(chunk.len(), 1, |p| format!("${p}"));
+            let sql = format!(
+                "SELECT connection_id FROM sequences
+                 WHERE connection_id IN ({list}) AND deleted_at IS NULL
+                 UNION
+                 SELECT connection_id FROM sequence_enrollments
+                 WHERE connection_id IN ({list}) AND state IN ('active', 'waiting')"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                used.insert(col::<String>(&row, "connection_id")?);
+            }
+        }
+        Ok(used)
     }
 
     /// Marks a sequence deleted and stops its live enrollments, in the caller's transaction.
