@@ -15,14 +15,14 @@ mod templates;
 pub(crate) use self::media::Download;
 pub(crate) use self::templates::SubmitRefusal;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use rand::seq::SliceRandom;
 use reqwest::Url;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
@@ -50,6 +50,11 @@ use crate::templates::Templates;
 #[derive(Default)]
 pub(crate) struct World {
     pub phone_numbers: BTreeMap<String, PhoneNumber>,
+    /// Numbers by access token and by business account, so a Graph call's authorization is a
+    /// lookup rather than a scan of every number (benchmarks register tens of thousands).
+    /// Kept by [`World::index_number`] wherever a number is added or its token or account changes.
+    numbers_by_token: HashMap<String, Vec<String>>,
+    numbers_by_waba: HashMap<String, Vec<String>>,
     pub deliveries: DeliveryQueue,
     pub messaging: Messaging,
     pub faults: Faults,
@@ -64,14 +69,50 @@ impl World {
         &'w self,
         token: &'w str,
     ) -> impl Iterator<Item = &'w PhoneNumber> + 'w {
-        self.phone_numbers
-            .values()
+        self.numbers_by_token
+            .get(token)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.phone_numbers.get(id))
             .filter(move |n| n.has_access_token(token))
     }
 
     /// Whether any registered number belongs to this WhatsApp Business Account.
     pub fn is_waba(&self, id: &str) -> bool {
-        self.phone_numbers.values().any(|n| n.waba_id == id)
+        self.numbers_by_waba
+            .get(id)
+            .is_some_and(|ids| !ids.is_empty())
+    }
+
+    /// Files a number under its token and account, first taking it out from under the ones it
+    /// had (`before`), after it was added or updated.
+    fn index_number(&mut self, phone_number_id: &str, before: Option<(String, String)>) {
+        if let Some((token, waba)) = before {
+            for (map, key) in [
+                (&mut self.numbers_by_token, token),
+                (&mut self.numbers_by_waba, waba),
+            ] {
+                if let Some(ids) = map.get_mut(&key) {
+                    ids.retain(|id| id != phone_number_id);
+                    if ids.is_empty() {
+                        map.remove(&key);
+                    }
+                }
+            }
+        }
+        let Some(number) = self.phone_numbers.get(phone_number_id) else {
+            return;
+        };
+        let token = number.access_token.expose_secret().to_owned();
+        let waba = number.waba_id.clone();
+        self.numbers_by_token
+            .entry(token)
+            .or_default()
+            .push(phone_number_id.to_owned());
+        self.numbers_by_waba
+            .entry(waba)
+            .or_default()
+            .push(phone_number_id.to_owned());
     }
 
     /// A new Graph id for a template or a media object, used by nothing Graph paths can name.
@@ -233,7 +274,9 @@ impl EmulatorState {
         }
         let view = number.view();
         let waba_id = number.waba_id.clone();
-        world.phone_numbers.insert(number.id.clone(), number);
+        let id = number.id.clone();
+        world.phone_numbers.insert(id.clone(), number);
+        world.index_number(&id, None);
         templates::add_sample_template(&mut world, &waba_id);
         Ok(view)
     }
@@ -249,8 +292,13 @@ impl EmulatorState {
             .phone_numbers
             .get_mut(phone_number_id)
             .ok_or_else(|| EmulatorError::UnknownPhoneNumber(phone_number_id.to_owned()))?;
+        let before = (
+            number.access_token.expose_secret().to_owned(),
+            number.waba_id.clone(),
+        );
         number.apply(update)?;
         let view = number.view();
+        world.index_number(phone_number_id, Some(before));
         templates::add_sample_template(&mut world, &view.waba_id);
         if view.webhook_url.is_some()
             && world.deliveries.release(phone_number_id, Instant::now()) > 0

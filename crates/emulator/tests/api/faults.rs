@@ -253,6 +253,60 @@ async fn an_expired_token_answers_190_463_until_cleared_or_rotated() -> anyhow::
 }
 
 #[tokio::test]
+async fn a_token_rotated_on_one_number_still_serves_the_numbers_that_share_it() -> anyhow::Result<()>
+{
+    let meta = ready_emulator().await?;
+    let second = "106540352242923";
+    meta.register_phone_number(PhoneNumberRegistration {
+        phone_number_id: second.into(),
+        display_phone_number: "15550783882".into(),
+        ..registration(None)
+    })?;
+    let messages_of = |id: &str| format!("{}/v24.0/{id}/messages", meta.base_url());
+    meta.update_phone_number(
+        PHONE_NUMBER_ID,
+        PhoneNumberUpdate {
+            access_token: Some("EAArotated".into()),
+            ..Default::default()
+        },
+    )?;
+
+    let (status, answer) = post_json(
+        &messages_of(second),
+        Some(ACCESS_TOKEN),
+        &text_to(CUSTOMER, "hi"),
+    )
+    .await?;
+    assert_eq!(
+        status, 200,
+        "the shared token still serves the other number: {answer}"
+    );
+    let (status, answer) = post_json(
+        &messages_of(PHONE_NUMBER_ID),
+        Some(ACCESS_TOKEN),
+        &text_to(CUSTOMER, "hi"),
+    )
+    .await?;
+    assert_eq!(status, 400, "a valid token of another number: {answer}");
+    meta_error(&answer, 100)?;
+    let (status, _) = post_json(
+        &messages_of(PHONE_NUMBER_ID),
+        Some("EAArotated"),
+        &text_to(CUSTOMER, "hi"),
+    )
+    .await?;
+    assert_eq!(status, 200, "the rotated number answers to its new token");
+    let (status, _) = post_json(
+        &messages_of(second),
+        Some("EAArotated"),
+        &text_to(CUSTOMER, "hi"),
+    )
+    .await?;
+    assert_ne!(status, 200, "and the new token is that number's only");
+    Ok(())
+}
+
+#[tokio::test]
 async fn drop_connection_makes_the_client_see_a_connection_error() -> anyhow::Result<()> {
     let meta = ready_emulator().await?;
     let fault = add_fault_over_http(
