@@ -423,36 +423,13 @@ fn describe(by_key: &BTreeMap<String, u64>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::store::PoolSizes;
-    use crate::store::tenants::NewTenant;
+    use crate::store::testing::store_with_tenant;
     use crate::store::webhook_endpoints::EndpointRow;
     use secrecy::ExposeSecret;
 
     const A: [u8; 32] = [1; 32];
     const B: [u8; 32] = [2; 32];
     const C: [u8; 32] = [3; 32];
-
-    async fn store_with_tenant(dir: &std::path::Path) -> Store {
-        let url = DatabaseUrl::Sqlite(format!("sqlite://{}/keys.db", dir.display()));
-        let store = Store::connect(&url, PoolSizes::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        store
-            .create_tenant(&NewTenant {
-                tenant_id: "t1",
-                name: "Acme",
-                user_id: "u1",
-                email: "owner@acme.test",
-                password_hash: "not a real hash",
-                api_key_id: "k1",
-                api_key_hash: "not a real hash",
-                api_key_prefix: "wg_x",
-                now: 1,
-            })
-            .await
-            .unwrap();
-        store
-    }
 
     fn endpoint_slot(id: &str) -> SecretSlot<'_> {
         SecretSlot::new("webhook_endpoints", "secret", id)

@@ -316,54 +316,16 @@ fn record_lag(rows: &[InboxRow]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::store::PoolSizes;
     use crate::store::connections::{ConnectionRow, STATUS_CONNECTED, STATUS_DISCONNECTED};
     use crate::store::inbox::InboxAppend;
     use crate::store::sequences::SequenceRow;
-    use crate::store::tenants::NewTenant;
-
-    async fn store_in(dir: &std::path::Path) -> Store {
-        let url = DatabaseUrl::Sqlite(format!("sqlite://{}/wagate.db", dir.display()));
-        let store = Store::connect(&url, PoolSizes::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        store
-            .create_tenant(&NewTenant {
-                tenant_id: "t1",
-                name: "Acme",
-                user_id: "u1",
-                email: "owner@acme.test",
-                password_hash: "not a real hash",
-                api_key_id: "k1",
-                api_key_hash: "not a real hash",
-                api_key_prefix: "wg_x",
-                now: 1,
-            })
-            .await
-            .unwrap();
-        store
-    }
+    use crate::store::testing::{connection_row, store_with_tenant};
 
     fn connection(id: &str, phone: &str, status: &str) -> ConnectionRow {
         ConnectionRow {
-            id: id.to_owned(),
-            tenant_id: "t1".into(),
-            phone_number_id: phone.to_owned(),
             waba_id: Some("800".into()),
-            display_phone_number: phone.to_owned(),
-            verified_name: "Acme".into(),
-            quality_rating: None,
-            connection_key: format!("key-{id}"),
-            access_token: None,
-            app_secret: None,
-            verify_token: None,
             status: status.to_owned(),
-            status_reason: None,
-            auto_reply: false,
-            throughput_per_second: 80,
-            templates_synced_at: None,
-            created_at: 1,
-            updated_at: 1,
+            ..connection_row(id, phone)
         }
     }
 
@@ -391,7 +353,7 @@ mod tests {
     #[tokio::test]
     async fn one_batch_over_many_connections_applies_each_connection_as_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let store = store_in(dir.path()).await;
+        let store = store_with_tenant(dir.path()).await;
         let plain = connection("c-plain", "1001", STATUS_CONNECTED);
         let sequenced = connection("c-sequenced", "1002", STATUS_CONNECTED);
         let gone = connection("c-gone", "1003", STATUS_DISCONNECTED);

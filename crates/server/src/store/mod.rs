@@ -385,6 +385,64 @@ where
         .map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
 }
 
+/// What unit tests of the store's users start from: a migrated SQLite store with one tenant.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::connections::{ConnectionRow, STATUS_CONNECTED};
+    use super::tenants::NewTenant;
+    use super::{PoolSizes, Store};
+    use crate::config::DatabaseUrl;
+
+    /// The tenant [`store_with_tenant`] creates.
+    pub const TENANT: &str = "t1";
+
+    /// A migrated SQLite store in `dir` with tenant [`TENANT`].
+    pub async fn store_with_tenant(dir: &std::path::Path) -> Store {
+        let url = DatabaseUrl::Sqlite(format!("sqlite://{}", dir.join("wagate.db").display()));
+        let store = Store::connect(&url, PoolSizes::default()).await.unwrap();
+        store.migrate().await.unwrap();
+        store
+            .create_tenant(&NewTenant {
+                tenant_id: TENANT,
+                name: "Acme",
+                user_id: "u1",
+                email: "owner@acme.test",
+                password_hash: "not a real hash",
+                api_key_id: "k1",
+                api_key_hash: "not a real hash",
+                api_key_prefix: "wg_x",
+                now: 1,
+            })
+            .await
+            .unwrap();
+        store
+    }
+
+    /// A connected number of [`TENANT`] without credentials, to insert.
+    pub fn connection_row(id: &str, phone_number_id: &str) -> ConnectionRow {
+        ConnectionRow {
+            id: id.to_owned(),
+            tenant_id: TENANT.into(),
+            phone_number_id: phone_number_id.to_owned(),
+            waba_id: None,
+            display_phone_number: phone_number_id.to_owned(),
+            verified_name: "Acme".into(),
+            quality_rating: None,
+            connection_key: format!("key-{id}"),
+            access_token: None,
+            app_secret: None,
+            verify_token: None,
+            status: STATUS_CONNECTED.into(),
+            status_reason: None,
+            auto_reply: false,
+            throughput_per_second: 80,
+            templates_synced_at: None,
+            created_at: 1,
+            updated_at: 1,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

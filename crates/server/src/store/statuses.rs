@@ -113,50 +113,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DatabaseUrl;
-    use crate::store::PoolSizes;
-    use crate::store::connections::{ConnectionRow, STATUS_CONNECTED};
-    use crate::store::tenants::NewTenant;
+    use crate::store::testing::{connection_row, store_with_tenant};
 
     async fn store_with_a_connection(dir: &std::path::Path) -> Store {
-        let url = DatabaseUrl::Sqlite(format!("sqlite://{}", dir.join("wagate.db").display()));
-        let store = Store::connect(&url, PoolSizes::default()).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = store_with_tenant(dir).await;
         store
-            .create_tenant(&NewTenant {
-                tenant_id: "t1",
-                name: "T",
-                user_id: "u1",
-                email: "t@example.com",
-                password_hash: "x",
-                api_key_id: "k1",
-                api_key_hash: "x",
-                api_key_prefix: "x",
-                now: 1,
-            })
-            .await
-            .unwrap();
-        store
-            .insert_connection(&ConnectionRow {
-                id: "c1".into(),
-                tenant_id: "t1".into(),
-                phone_number_id: "106540352242922".into(),
-                waba_id: None,
-                display_phone_number: "15550783881".into(),
-                verified_name: "T".into(),
-                quality_rating: None,
-                connection_key: "key".into(),
-                access_token: None,
-                app_secret: None,
-                verify_token: None,
-                status: STATUS_CONNECTED.into(),
-                status_reason: None,
-                auto_reply: false,
-                throughput_per_second: 80,
-                templates_synced_at: None,
-                created_at: 1,
-                updated_at: 1,
-            })
+            .insert_connection(&connection_row("c1", "106540352242922"))
             .await
             .unwrap();
         store
