@@ -495,12 +495,14 @@ on_both_databases! {
 
         // 2. The token expires: the connection needs new credentials and what is queued fails with
         // that reason. At one message a second, the five below are all queued behind a first one
-        // before any of them reaches Meta.
+        // before any of them reaches Meta: the wait below ends as soon as Meta has taken the first,
+        // so the next send is still most of a second away (waiting for `read` used up that second
+        // on a loaded machine, and the connection was refused before the five were queued).
         let path = format!("/api/v1/connections/{}", number.id());
         let (status, _) = app.patch(&path, json!({"throughput_per_second": 1})).await;
         assert_eq!(status, StatusCode::OK);
         let (_, first) = send(&customers[12], "before").await;
-        app.message_reaches(first["id"].as_str().unwrap(), &["read"], Duration::from_secs(10)).await;
+        app.message_reaches(first["id"].as_str().unwrap(), &["sent", "delivered", "read"], Duration::from_secs(10)).await;
         app.emulator.add_fault(FaultSpec {
             phone_number_id: Some(number.phone_number_id.clone()),
             endpoint: Some(GraphEndpoint::Messages),
@@ -548,8 +550,10 @@ on_both_databases! {
             phase_three.push(queued["id"].as_str().unwrap().to_owned());
         }
         for id in &phase_three {
-            let message = app.message_reaches(id, &["read", "failed"], Duration::from_secs(20)).await;
-            assert_eq!(message["status"], "read", "{message}");
+            // Only `read` ends the wait: on a loaded machine the statuses can come after the grace
+            // period has marked the send failed, and Meta's word then wins over that presumption.
+            let message = app.message_reaches(id, &["read"], Duration::from_secs(20)).await;
+            assert!(message["error"].is_null(), "{message}");
         }
         ids.extend(phase_three);
 
