@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod connections;
+pub mod contacts;
 pub mod demo;
 mod embedded;
 pub mod hooks;

@@ -248,6 +248,11 @@ impl From<crate::outbound::SendError> for ApiError {
                 message: error.to_string(),
                 details: serde_json::json!({"field": "context.message_id", "reason": error.to_string()}),
             },
+            E::ContactOptedOut { .. } => Self::Validation {
+                code: "contact_opted_out",
+                message: error.to_string(),
+                details: serde_json::json!({"field": "to", "reason": error.to_string()}),
+            },
             E::ConnectionNotFound => Self::NotFound("connection"),
             E::TemplateNotFound { .. } => Self::Validation {
                 code: "template_not_found",

@@ -4,6 +4,7 @@
 pub mod assistant;
 pub mod auth;
 pub mod connections;
+pub mod contacts;
 pub mod conversations;
 pub mod error;
 pub mod extract;
@@ -38,6 +39,7 @@ pub const MAX_PAGE: i64 = 200;
 fn documented() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(connections::router())
+        .merge(contacts::router())
         .merge(assistant::router())
         .merge(messages::router())
         .merge(conversations::router())

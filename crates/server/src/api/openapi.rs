@@ -29,6 +29,7 @@ pub const SESSION: &str = "session";
     security(("api_key" = []), ("session" = [])),
     tags(
         (name = "connections", description = "A tenant's WhatsApp Business numbers"),
+        (name = "contacts", description = "Contacts: details, tags, custom fields and opt-in"),
         (name = "messages", description = "Sending and reading messages"),
         (name = "conversations", description = "Conversations and unread counts"),
         (name = "templates", description = "Message templates, synced with Meta"),

@@ -219,6 +219,7 @@ impl<'a> Sequences<'a> {
                             tenant_id,
                             wa_id: phone.as_str(),
                             name: None,
+                            source: crate::contacts::source::API,
                         }],
                         now,
                     )

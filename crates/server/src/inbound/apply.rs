@@ -82,7 +82,12 @@ pub struct Batch {
     touches: HashMap<String, PendingTouch>,
     /// Whether each connection seen has sequences (or enrollments) that a message may move.
     uses_sequences: HashMap<String, bool>,
+    /// Each tenant's own opt-out words (empty for most), besides the localised defaults.
+    opt_out_words: HashMap<String, Vec<String>>,
 }
+
+/// Payloads longer than this hold no opt-out word (the longest is a few dozen characters).
+const MAX_OPT_OUT_PAYLOAD: usize = 600;
 
 impl Default for Batch {
     fn default() -> Self {
@@ -169,6 +174,7 @@ impl Batch {
             messages: Vec::new(),
             touches: HashMap::new(),
             uses_sequences: HashMap::new(),
+            opt_out_words: HashMap::new(),
         }
     }
 
@@ -197,6 +203,18 @@ impl Batch {
             self.by_id.insert((*id).to_owned(), None);
             self.uses_sequences
                 .insert((*id).to_owned(), used.contains(*id));
+        }
+        let mut tenants: Vec<&str> = found
+            .iter()
+            .map(|c| c.tenant_id.as_str())
+            .filter(|t| !self.opt_out_words.contains_key(*t))
+            .collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let mut words = store.tenants_opt_out_words(&tenants).await?;
+        for tenant in tenants {
+            let own = words.remove(tenant).unwrap_or_default();
+            self.opt_out_words.insert(tenant.to_owned(), own);
         }
         for connection in found {
             if connection.status != STATUS_DISCONNECTED {
@@ -403,6 +421,9 @@ impl Batch {
                 .await?;
                 self.jobs_queued += 1;
             }
+            if m.direction == DIRECTION_INBOUND {
+                self.note_opt_out(store, conn, &row, now).await?;
+            }
             if m.direction == DIRECTION_OUTBOUND {
                 apply_waiting_status(store, conn, &mut row, now).await?;
             } else {
@@ -448,6 +469,12 @@ impl Batch {
                         tenant_id: &m.tenant_id,
                         wa_id: &m.customer,
                         name: m.name.as_deref(),
+                        // An echo is a message the business sent from the WhatsApp app.
+                        source: if m.direction == DIRECTION_OUTBOUND {
+                            crate::contacts::source::OUTBOUND
+                        } else {
+                            crate::contacts::source::INBOUND
+                        },
                     });
                 }
             }
@@ -529,6 +556,51 @@ impl Batch {
     }
 
     /// Whether the connection has sequences a customer message may move (looked up once per batch).
+    /// A customer whose whole message is an opt-out word ("STOP", "Abmelden", or one of the
+    /// tenant's own) is opted out of marketing and broadcasts, in the message's transaction.
+    async fn note_opt_out(
+        &mut self,
+        store: &Store,
+        conn: &mut Conn,
+        message: &MessageRow,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // Opt-out words are short; a long message is never one, and is not parsed again.
+        if message.payload.len() > MAX_OPT_OUT_PAYLOAD
+            || !matches!(
+                message.message_type.as_str(),
+                "text" | "button" | "interactive"
+            )
+        {
+            return Ok(());
+        }
+        let Some(said) = crate::assistant::reply::customer_text(message) else {
+            return Ok(());
+        };
+        if !self.opt_out_words.contains_key(&message.tenant_id) {
+            let mut words = store
+                .tenants_opt_out_words(&[message.tenant_id.as_str()])
+                .await?;
+            let own = words.remove(&message.tenant_id).unwrap_or_default();
+            self.opt_out_words.insert(message.tenant_id.clone(), own);
+        }
+        let extra = self
+            .opt_out_words
+            .get(&message.tenant_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if crate::automation::opt_out::is_opt_out(&said, extra) {
+            let reason = format!("wrote \"{said}\"");
+            if store
+                .opt_out_contact(conn, &message.contact_id, &reason, now)
+                .await?
+            {
+                metrics::counter!("wagate_contacts_opted_out_total").increment(1);
+            }
+        }
+        Ok(())
+    }
+
     async fn uses_sequences(
         &mut self,
         store: &Store,

@@ -256,6 +256,10 @@ pub enum SendError {
         "context.message_id names no message of this tenant that Meta knows (an id of ours, or a wamid)"
     )]
     ReplyTargetNotFound,
+    #[error(
+        "{to} opted out of marketing ({reason}): marketing templates and broadcasts are not sent to them; utility and authentication templates and replies in the service window still are"
+    )]
+    ContactOptedOut { to: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -294,6 +298,9 @@ impl<'a> Outbox<'a> {
 }
 
 /// Why the assistant is quiet on a conversation a person answered.
+/// The template category an opted-out contact is never sent.
+pub const MARKETING: &str = "MARKETING";
+
 pub const PAUSED_BY_PERSON: &str = "a person answered";
 
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
@@ -316,9 +323,11 @@ pub async fn enqueue(
         }
     }
     let connection = resolve_connection(store, tenant_id, request.connection_id.as_deref()).await?;
-    if request.message.is_template() {
-        check_template(outbox, &connection, &request.message.type_object).await?;
-    }
+    let category = if request.message.is_template() {
+        check_template(outbox, &connection, &request.message.type_object).await?
+    } else {
+        None
+    };
     let reply_wamid = match &request.reply_to {
         Some(target) => Some(resolve_reply(store, tenant_id, &connection, target).await?),
         None => None,
@@ -357,6 +366,7 @@ pub async fn enqueue(
                 tenant_id,
                 wa_id,
                 name: None,
+                source: crate::contacts::source::OUTBOUND,
             }],
             now,
         )
@@ -364,6 +374,17 @@ pub async fn enqueue(
         .pop()
         .map(|(_, id)| id)
         .ok_or_else(|| StoreError::Corrupt("a contact upsert returned no row".into()))?;
+    if category
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case(MARKETING))
+        && let Some(reason) = store.contact_opted_out(&mut tx, &contact_id).await?
+    {
+        tx.rollback().await.map_err(StoreError::from)?;
+        return Err(SendError::ContactOptedOut {
+            to: wa_id.to_owned(),
+            reason,
+        });
+    }
     let conversation_id = store
         .upsert_conversations(
             &mut tx,
@@ -587,14 +608,14 @@ const ON_DEMAND_SYNC_AFTER: std::time::Duration = std::time::Duration::from_secs
 /// language, be APPROVED, and get the parameters its components take, so a mismatch is told now
 /// instead of coming back as Meta's 132000/132012. A template not seen yet (made in WhatsApp
 /// Manager since the last sync) pulls the account's list once first. A connection whose account
-/// is not known cannot be checked; Meta decides.
+/// is not known cannot be checked; Meta decides. Answers the template's category.
 async fn check_template(
     outbox: &Outbox<'_>,
     connection: &ConnectionRow,
     object: &Value,
-) -> Result<(), SendError> {
+) -> Result<Option<String>, SendError> {
     if connection.waba_id.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let name = object
         .get("name")
@@ -641,7 +662,7 @@ async fn check_template(
     )
     .map_err(|e| StoreError::Corrupt(format!("stored template components: {e}")))?;
     match crate::templates::fit::check_send(&spec, object) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(row.category.clone()),
         Err(crate::templates::fit::FitError::NotApproved { status }) => {
             Err(SendError::TemplateNotApproved {
                 name: row.name.clone(),

@@ -215,7 +215,10 @@ pub(crate) const ROWS_PER_STATEMENT: usize = 100;
 pub struct ContactUpsert<'a> {
     pub tenant_id: &'a str,
     pub wa_id: &'a str,
+    /// WhatsApp's profile name; it never replaces a name a person gave the contact.
     pub name: Option<&'a str>,
+    /// Where a contact made here came from (`crate::contacts::source`); an existing one keeps its own.
+    pub source: &'a str,
 }
 
 /// A conversation to find or create in bulk.
@@ -238,21 +241,24 @@ impl Store {
     ) -> Result<Vec<((String, String), String)>, StoreError> {
         let mut out = Vec::with_capacity(contacts.len());
         for chunk in contacts.chunks(ROWS_PER_STATEMENT) {
-            let values = placeholders(chunk.len(), 5, |p| {
+            let values = placeholders(chunk.len(), 6, |p| {
                 format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${})",
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
                     p,
                     p + 1,
                     p + 2,
                     p + 3,
                     p + 4,
-                    p + 4
+                    p + 5,
+                    p + 5
                 )
             });
             let sql = format!(
-                "INSERT INTO contacts (id, tenant_id, wa_id, name, created_at, updated_at) VALUES {values}
+                "INSERT INTO contacts (id, tenant_id, wa_id, name, source, created_at, updated_at) VALUES {values}
                  ON CONFLICT (tenant_id, wa_id) DO UPDATE
-                     SET name = COALESCE(excluded.name, contacts.name), updated_at = excluded.updated_at
+                     SET name = CASE WHEN contacts.name_set = 1 THEN contacts.name
+                                     ELSE COALESCE(excluded.name, contacts.name) END,
+                         updated_at = excluded.updated_at
                  RETURNING id, tenant_id, wa_id"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -262,6 +268,7 @@ impl Store {
                     .bind(c.tenant_id)
                     .bind(c.wa_id)
                     .bind(c.name)
+                    .bind(c.source)
                     .bind(now);
             }
             for row in query.fetch_all(&mut *conn).await? {

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0007_sequences.sql"),
         include_str!("../../migrations/postgres/0007_sequences.sql"),
     ),
+    (
+        "0008_contacts.sql",
+        include_str!("../../migrations/sqlite/0008_contacts.sql"),
+        include_str!("../../migrations/postgres/0008_contacts.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

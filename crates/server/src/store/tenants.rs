@@ -255,3 +255,31 @@ pub struct NewUser<'a> {
     pub role: &'a str,
     pub now: i64,
 }
+
+impl Store {
+    /// The extra opt-out words of those of `tenant_ids` that set any (the localised defaults
+    /// apply to every tenant and are not stored).
+    pub async fn tenants_opt_out_words(
+        &self,
+        tenant_ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, Vec<String>>, StoreError> {
+        let mut words = std::collections::HashMap::new();
+        for chunk in tenant_ids.chunks(super::conversations::ROWS_PER_STATEMENT) {
+            let list = super::conversations::placeholders(chunk.len(), 1, |p| format!("${p}"));
+            let sql = format!(
+                "SELECT id, opt_out_words FROM tenants WHERE id IN ({list}) AND opt_out_words <> '[]'"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(self.reader()).await? {
+                let stored: String = col(&row, "opt_out_words")?;
+                let list: Vec<String> = serde_json::from_str(&stored)
+                    .map_err(|e| StoreError::Corrupt(format!("a tenant's opt-out words: {e}")))?;
+                words.insert(col(&row, "id")?, list);
+            }
+        }
+        Ok(words)
+    }
+}

@@ -6,6 +6,7 @@ mod helpers;
 mod assistant;
 mod browser;
 mod connections;
+mod contacts;
 mod dashboard;
 mod ingest;
 mod media;

@@ -378,6 +378,18 @@ impl Documented<'_> {
         self.check("post", "/api/v1/media", status, "application/json", &media);
         self.ids
             .insert("media".into(), media["id"].as_str().unwrap().to_owned());
+        let contact = self
+            .owner(
+                "post",
+                "/api/v1/contacts",
+                json!({"phone": "+44 7700 900123", "name": "Bo", "tags": ["lead"],
+                       "custom_fields": {"plan": "gold"}}),
+            )
+            .await;
+        self.ids.insert(
+            "contacts".into(),
+            contact["id"].as_str().unwrap().to_owned(),
+        );
         let sequence = self
             .owner(
                 "post",
