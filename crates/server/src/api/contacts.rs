@@ -2,8 +2,11 @@
 //! number and tag, created, changed and, while they have no history, deleted.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
@@ -16,14 +19,29 @@ use super::extract::{ApiJson, ApiQuery};
 use super::schema::ErrorBody;
 use crate::app::state::AppState;
 use crate::clock::rfc3339;
+use crate::contacts::import::{Import, summary};
 use crate::contacts::{ContactError, Contacts, opt_in, source};
 use crate::store::contacts::{ContactDetailRow, ContactFilter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
+        .routes(routes!(export))
+        .routes(routes!(imports))
+        .routes(routes!(import_status))
         .routes(routes!(show, update, remove))
 }
+
+/// The import route reads bodies of any size as they arrive; it is mounted beside the media
+/// upload, with that route's longer request timeout.
+pub fn upload_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(import))
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The largest CSV file an import reads.
+pub const MAX_IMPORT_BYTES: u64 = 512 * 1024 * 1024;
 
 impl From<ContactError> for ApiError {
     fn from(error: ContactError) -> Self {
@@ -268,6 +286,207 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ImportQuery {
+    /// Tags every contact of the file gets, separated by commas.
+    tags: Option<String>,
+    /// The file's name, kept with the import.
+    filename: Option<String>,
+}
+
+/// Imports contacts from a CSV file sent as the body, read as it arrives: each row checked,
+/// good rows merged by phone number (a known number gets the row's fields and tags), bad rows
+/// reported with their line. The answer is the import's summary; while it runs, `GET
+/// /api/v1/contacts/imports/{id}` and `contacts.import` events show its progress.
+#[utoipa::path(
+    post,
+    path = "/api/v1/contacts/import",
+    tag = "contacts",
+    params(ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "A header row (one column phone; name, email, notes, tags, opt_in; any other column is a custom field), then one contact per row"),
+    responses(
+        (status = 200, description = "The file was read to its end; the summary", body = ContactImport),
+        (status = 400, description = "The upload broke off; the rows read before stay imported", body = ErrorBody),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 413, description = "The file is larger than 512 MiB", body = ErrorBody),
+        (status = 422, description = "The header has no phone column, or a tag is wrong", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
+async fn import(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiQuery(query): ApiQuery<ImportQuery>,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    let tags = import_tags(query.tags.as_deref())?;
+    let filename = query
+        .filename
+        .as_deref()
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(|f| f.chars().take(200).collect::<String>());
+    let mut import = Import::start(
+        &state.store,
+        &state.events,
+        &auth.tenant_id,
+        filename.as_deref(),
+        tags,
+    )
+    .await?;
+    tracing::info!(import_id = import.id(), "contact import started");
+    let mut stream = body.into_data_stream();
+    let mut read: u64 = 0;
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                let reason = format!("the upload broke off after {read} bytes: {error}");
+                let row = import.fail(&reason).await?;
+                return Err(ApiError::BadRequest {
+                    code: "upload_incomplete",
+                    message: format!(
+                        "{reason}; the {} rows read before stay imported (import {})",
+                        row.created + row.updated,
+                        row.id
+                    ),
+                });
+            }
+        };
+        read += chunk.len() as u64;
+        if read > MAX_IMPORT_BYTES {
+            import
+                .fail("the file is larger than 512 MiB; split it and import the parts")
+                .await?;
+            return Err(ApiError::PayloadTooLarge {
+                limit_bytes: MAX_IMPORT_BYTES as usize,
+            });
+        }
+        import.feed(&chunk).await?;
+        if let Some(problem) = import.header_problem() {
+            import.fail(&problem).await?;
+            return Err(ApiError::validation("file", problem));
+        }
+    }
+    let row = import.finish().await?;
+    tracing::info!(
+        import_id = row.id.as_str(),
+        rows = row.rows_read,
+        created = row.created,
+        updated = row.updated,
+        failed = row.failed,
+        "contact import finished"
+    );
+    if row.status == crate::store::contact_imports::IMPORT_FAILED {
+        return Err(ApiError::validation(
+            "file",
+            row.failure_reason.clone().unwrap_or_default(),
+        ));
+    }
+    Ok(Json(summary(&row)))
+}
+
+fn import_tags(raw: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let body = json!({"phone": "+10000000000", "tags": raw.unwrap_or_default()});
+    crate::contacts::ContactInput::parse(&body, true)
+        .map(|input| input.tags.unwrap_or_default())
+        .map_err(|e| ApiError::validation("tags", e.summary()))
+}
+
+/// The tenant's latest imports (up to 50), newest first, with their progress.
+#[utoipa::path(
+    get,
+    path = "/contacts/imports",
+    tag = "contacts",
+    responses(
+        (status = 200, description = "The imports", body = ContactImportList),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
+async fn imports(State(state): State<AppState>, auth: TenantAuth) -> Result<Json<Value>, ApiError> {
+    let rows = state.store.contact_imports(&auth.tenant_id, 50).await?;
+    let data: Vec<Value> = rows.iter().map(summary).collect();
+    Ok(Json(json!({ "data": data })))
+}
+
+/// One import: how far it got and what it found.
+#[utoipa::path(
+    get,
+    path = "/contacts/imports/{id}",
+    tag = "contacts",
+    params(("id" = String, Path, description = "The import's id")),
+    responses(
+        (status = 200, description = "The import", body = ContactImport),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such import for this tenant", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
+async fn import_status(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = state
+        .store
+        .contact_import(&auth.tenant_id, &id)
+        .await?
+        .ok_or(ApiError::NotFound("import"))?;
+    Ok(Json(summary(&row)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ExportQuery {
+    /// As for the list: part of the name, email or number.
+    search: Option<String>,
+    tag: Option<String>,
+    /// `opted_in`, `opted_out` or `unknown`.
+    opt_in: Option<String>,
+}
+
+/// The contacts the filters select as a CSV file (the columns an import reads back), streamed.
+#[utoipa::path(
+    get,
+    path = "/contacts/export",
+    tag = "contacts",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The CSV file", content_type = "text/csv", body = String),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong", body = ErrorBody),
+    )
+)]
+#[tracing::instrument(skip_all, fields(tenant_id = %auth.tenant_id))]
+async fn export(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    ApiQuery(query): ApiQuery<ExportQuery>,
+) -> Result<Response, ApiError> {
+    let filter = ContactsQuery {
+        search: query.search,
+        tag: query.tag,
+        opt_in: query.opt_in,
+        limit: None,
+        before: None,
+    }
+    .filter()?;
+    let stream = crate::contacts::export::stream(state.store.clone(), auth.tenant_id, filter);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"contacts.csv\"",
+            ),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
 // Doc-only shapes of this module's answers and bodies, read by the OpenAPI derive.
 
 /// A contact: one phone number of a customer, with what the business keeps about them.
@@ -326,4 +545,44 @@ struct ContactBody {
     opt_in: Option<String>,
     /// With `opt_in`: why (kept with the state).
     opt_in_reason: Option<String>,
+}
+
+/// A CSV import of contacts and how far it got.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContactImport {
+    id: String,
+    /// `running`, `done`, or `failed` (the file could not be read to its end; `failure_reason`).
+    status: String,
+    filename: Option<String>,
+    bytes_read: i64,
+    /// Rows after the header (blank ones aside).
+    rows: i64,
+    /// New contacts.
+    created: i64,
+    /// Known numbers whose contact got the row's fields and tags.
+    updated: i64,
+    /// Rows refused; the first 1,000 are in `errors`.
+    failed: i64,
+    errors: Vec<ContactImportError>,
+    /// More rows failed than `errors` lists.
+    errors_truncated: bool,
+    failure_reason: Option<String>,
+    created_at: String,
+    finished_at: Option<String>,
+}
+
+/// A row the import refused.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContactImportError {
+    /// The line of the file the row starts on (the header is line 1).
+    line: i64,
+    reason: String,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct ContactImportList {
+    data: Vec<ContactImport>,
 }

@@ -65,7 +65,10 @@ pub fn router() -> Router<AppState> {
 /// Routes that read large bodies (media uploads), kept apart so they get a longer request
 /// timeout than the rest of the API.
 pub fn upload_router() -> Router<AppState> {
-    media::upload_router().split_for_parts().0
+    media::upload_router()
+        .merge(contacts::upload_router())
+        .split_for_parts()
+        .0
 }
 
 /// A page size from the query: default when absent, 422 when out of range.

@@ -81,6 +81,7 @@ fn document(routes: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     document.info.version = env!("CARGO_PKG_VERSION").to_owned();
     document.merge(routes);
     document.merge(super::media::upload_router().into_openapi());
+    document.merge(super::contacts::upload_router().into_openapi());
     document.merge(crate::inbound::routes::router().into_openapi());
     document
 }

@@ -6,6 +6,8 @@
 //! templates and broadcasts to them are refused from then on.
 
 pub mod csv;
+pub mod export;
+pub mod import;
 pub mod input;
 
 use std::collections::BTreeMap;

@@ -38,8 +38,10 @@ pub mod kind {
     pub const TEMPLATES_SYNCED: &str = "templates.synced";
     /// The socket missed events (it fell behind, or the relay between processes was away).
     pub const EVENTS_LAGGED: &str = "events.lagged";
+    /// A CSV import of contacts moved on (rows read, made, merged, refused) or ended.
+    pub const CONTACTS_IMPORT: &str = "contacts.import";
 
-    const ALL: [&str; 9] = [
+    const ALL: [&str; 10] = [
         MESSAGE_CREATED,
         MESSAGE_STATUS,
         MESSAGE_UPDATED,
@@ -49,6 +51,7 @@ pub mod kind {
         TEMPLATE_UPDATED,
         TEMPLATES_SYNCED,
         EVENTS_LAGGED,
+        CONTACTS_IMPORT,
     ];
 
     /// The static name of a kind given by name (an event relayed from another process).

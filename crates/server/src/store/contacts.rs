@@ -487,7 +487,6 @@ impl Store {
 
     /// Deletes a contact without history (and its tags); false when there was none.
     pub async fn delete_contact(&self, tenant_id: &str, id: &str) -> Result<bool, StoreError> {
-        // Its tags go with it (ON DELETE CASCADE).
         let mut tx = self.begin().await?;
         let done = sqlx::query(
             "DELETE FROM contacts WHERE tenant_id = $1 AND id = $2
@@ -498,8 +497,16 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        let deleted = done.rows_affected() == 1;
+        if deleted {
+            sqlx::query("DELETE FROM contact_tags WHERE contact_id = $1 AND tenant_id = $2")
+                .bind(id)
+                .bind(tenant_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
-        Ok(done.rows_affected() == 1)
+        Ok(deleted)
     }
 
     /// Why the contact opted out, when they did.

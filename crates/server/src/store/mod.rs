@@ -8,6 +8,7 @@
 
 pub mod assistant;
 pub mod connections;
+pub mod contact_imports;
 pub mod contacts;
 pub mod conversations;
 pub mod inbox;

@@ -194,3 +194,131 @@ on_both_databases! {
         assert_eq!(body["data"], json!([]));
     }
 }
+
+/// The lines (1-based, the header is line 1) of the rows `import_file` makes bad.
+fn is_bad_row(i: usize) -> bool {
+    i % 1000 == 999
+}
+
+/// A header and `rows` contacts: every thousandth row is wrong (alternately the number and the
+/// email), and row 1 repeats row 0's number in another spelling.
+fn import_file(rows: usize) -> Vec<String> {
+    let mut lines = vec!["Phone Number,Name,E-mail,Tags,Plan".to_owned()];
+    for i in 0..rows {
+        let phone = if i == 1 {
+            "+1 (650) 200-0000".to_owned()
+        } else {
+            format!("+1650{:07}", 2_000_000 + i)
+        };
+        let line = match (is_bad_row(i), i % 2000 == 999) {
+            (true, true) => format!("12ab{i},Customer {i},c{i}@example.com,spring,basic"),
+            (true, false) => format!("{phone},Customer {i},not-an-email,spring,basic"),
+            _ => format!(
+                "{phone},\"Customer {i}, Jr.\",c{i}@example.com,\"spring;lead\",{}",
+                if i % 2 == 0 { "gold" } else { "basic" }
+            ),
+        };
+        lines.push(line);
+    }
+    lines
+}
+
+on_both_databases! {
+    async fn a_large_csv_is_imported_as_it_arrives_with_bad_rows_reported_by_line(app) {
+        // 100,000 rows on SQLite (about 10 s). PostgreSQL imports about 300 rows a second here,
+        // for a reason not found yet (see the issue note), so it reads a tenth of the file.
+        let rows_in_file: usize = if matches!(app.db, Db::Postgres) { 10_000 } else { 100_000 };
+        // A number the tenant already has: the file's row updates it.
+        let known = app.create_contact(json!({"phone": "+16502000002", "name": "Known", "tags": ["old"]})).await;
+        let lines = import_file(rows_in_file);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        let body = reqwest::Body::wrap_stream(tokio_stream_of(rx));
+        let request = app.client
+            .post(app.url("/api/v1/contacts/import?tags=import-2026&filename=customers.csv"))
+            .bearer_auth(&app.api_key)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send();
+        let upload = tokio::spawn(request);
+        let half = lines.len() / 2;
+        for chunk in lines[..half].chunks(1000) {
+            tx.send(Ok(format!("{}\r\n", chunk.join("\r\n")).into_bytes())).await.unwrap();
+        }
+        // The first half is stored while the second has not been sent: read as it arrives.
+        eventually(Duration::from_secs(60), || async {
+            let (_, imports) = app.get("/api/v1/contacts/imports").await;
+            let running = &imports["data"][0];
+            running["status"] == "running" && running["created"].as_i64().unwrap_or(0) > 0
+        }).await;
+        for chunk in lines[half..].chunks(1000) {
+            tx.send(Ok(format!("{}\r\n", chunk.join("\r\n")).into_bytes())).await.unwrap();
+        }
+        drop(tx);
+        let (status, summary) = json_of(upload.await.unwrap().expect("the upload")).await;
+        assert_eq!(status, StatusCode::OK, "{summary}");
+
+        let bad: Vec<u64> = (0..rows_in_file).filter(|i| is_bad_row(*i)).map(|i| i as u64 + 2).collect();
+        assert_eq!(summary["status"], "done");
+        assert_eq!(summary["rows"], rows_in_file as u64);
+        assert_eq!(summary["failed"], bad.len() as u64);
+        let lines_reported: Vec<u64> = summary["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+        assert_eq!(lines_reported, bad, "each bad row by its line");
+        let reasons: Vec<&str> = summary["errors"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+        assert!(reasons[0].contains("phone"), "{}", reasons[0]);
+        assert!(reasons[1].contains("email"), "{}", reasons[1]);
+        // Row 1 is row 0's number; the known number is updated, not made again.
+        let good = (rows_in_file - bad.len()) as u64;
+        assert_eq!(summary["created"], good - 2, "{summary}");
+        assert_eq!(summary["updated"], 1, "{summary}");
+
+        let (stored,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM contacts WHERE tenant_id = $1")
+            .bind(&app.tenant_id)
+            .fetch_one(app.state.store.reader())
+            .await
+            .unwrap();
+        assert_eq!(stored as u64, good - 1, "every good row stored once, the known number kept");
+        let known_now = app.get(&format!("/api/v1/contacts/{}", known["id"].as_str().unwrap())).await.1;
+        assert_eq!(known_now["name"], "Customer 2, Jr.");
+        assert_eq!(known_now["tags"], json!(["import-2026", "lead", "old", "spring"]));
+        assert_eq!(known_now["custom_fields"], json!({"plan": "gold"}));
+        let first = app.contacts("search=16502000000").await.remove(0);
+        assert_eq!(first["name"], "Customer 1, Jr.", "the later row of a repeated number wins");
+        assert_eq!(first["source"], "import");
+
+        // The export of a filter reads back as the same contacts.
+        let response = app.client.get(app.url("/api/v1/contacts/export?search=Customer%2042"))
+            .bearer_auth(&app.api_key).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        let csv = response.text().await.unwrap();
+        let exported: Vec<&str> = csv.lines().collect();
+        assert!(exported[0].starts_with("phone,name,email,tags,opt_in"), "{}", exported[0]);
+        // "Customer 42", 420 to 429, 4200 to 4299, 42000 to 42998 (42999 is a bad row).
+        let expected = (0..rows_in_file).filter(|i| !is_bad_row(*i) && format!("customer {i},").starts_with("customer 42")).count();
+        assert_eq!(exported.len() - 1, expected, "{}", exported[1]);
+        assert!(exported.iter().any(|l| l.starts_with("+16502000042,\"Customer 42, Jr.\",c42@example.com,")), "{}", exported[1]);
+    }
+
+    async fn an_import_without_a_phone_column_is_refused_and_says_which_columns_it_needs(app) {
+        let response = app.client
+            .post(app.url("/api/v1/contacts/import"))
+            .bearer_auth(&app.api_key)
+            .header("content-type", "text/csv")
+            .body("name,email\nAna,ana@example.com\n")
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_of(response).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("phone"), "{body}");
+        let (_, imports) = app.get("/api/v1/contacts/imports").await;
+        assert_eq!(imports["data"][0]["status"], "failed");
+        assert!(app.contacts("").await.is_empty());
+    }
+}
+
+fn tokio_stream_of(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

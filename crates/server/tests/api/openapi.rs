@@ -390,6 +390,31 @@ impl Documented<'_> {
             "contacts".into(),
             contact["id"].as_str().unwrap().to_owned(),
         );
+        let response = app
+            .client
+            .post(app.url("/api/v1/contacts/import"))
+            .bearer_auth(&app.api_key)
+            .header("content-type", "text/csv")
+            .body("phone,name\n+44 7700 900124,Cy\n")
+            .send()
+            .await
+            .unwrap();
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let (status, imported) = json_of(response).await;
+        self.check(
+            "post",
+            "/api/v1/contacts/import",
+            status,
+            &content_type,
+            &imported,
+        );
+        self.ids.insert(
+            "imports".into(),
+            imported["id"].as_str().unwrap().to_owned(),
+        );
         let sequence = self
             .owner(
                 "post",
