@@ -32,6 +32,13 @@ pub fn utc_day(ms: i64) -> String {
         .unwrap_or_else(|| "1970-01-01".to_owned())
 }
 
+/// Reads an RFC 3339 time with its offset (`2026-12-05T09:00:00+01:00`, `...Z`) as Unix ms.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let time =
+        OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(time.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 pub const HOUR_MS: i64 = 60 * 60 * 1000;
 /// Meta's customer service window: 24 hours from the customer's last message.
 pub const SERVICE_WINDOW_MS: i64 = 24 * HOUR_MS;
@@ -46,5 +53,24 @@ mod tests {
         assert_eq!(rfc3339(1_749_416_383_000), "2025-06-08T20:59:43.000Z");
         assert_eq!(rfc3339(1_749_416_383_120), "2025-06-08T20:59:43.120Z");
         assert_eq!(utc_day(1_749_416_383_120), "2025-06-08");
+    }
+
+    #[test]
+    fn rfc3339_times_read_back_with_their_offsets() {
+        assert_eq!(
+            parse_rfc3339("2025-06-08T20:59:43.120Z"),
+            Some(1_749_416_383_120)
+        );
+        assert_eq!(
+            parse_rfc3339("2025-06-08T22:59:43.120+02:00"),
+            Some(1_749_416_383_120)
+        );
+        assert_eq!(
+            parse_rfc3339(&rfc3339(1_749_416_383_120)),
+            Some(1_749_416_383_120)
+        );
+        // A time without its offset is ambiguous and refused.
+        assert_eq!(parse_rfc3339("2025-06-08T20:59:43"), None);
+        assert_eq!(parse_rfc3339("tomorrow"), None);
     }
 }

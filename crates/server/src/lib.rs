@@ -30,6 +30,7 @@ pub mod realtime;
 pub mod store;
 pub mod telemetry;
 pub mod templates;
+pub mod tenant_settings;
 pub mod tenants;
 pub mod ui;
 pub mod validation;

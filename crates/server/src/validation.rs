@@ -41,6 +41,19 @@ impl FieldErrors {
         }
     }
 
+    /// Records every key of `body` that is not one of `keys`, naming the fields `what` has: a
+    /// misspelt field is told, never silently ignored.
+    pub fn unknown_keys(&mut self, body: &Map<String, Value>, keys: &[&str], what: &str) {
+        for key in body.keys() {
+            if !keys.contains(&key.as_str()) {
+                self.add(
+                    key.clone(),
+                    format!("is not a field of {what} (fields: {})", keys.join(", ")),
+                );
+            }
+        }
+    }
+
     /// Takes in another set of problems (a nested check), keeping the first found per field.
     pub fn absorb(&mut self, other: FieldErrors) {
         let mut fields = other.fields;

@@ -36,6 +36,12 @@ pub fn message(row: &MessageRow) -> Value {
     if let Some(sent_by) = &row.sent_by {
         out.insert("sent_by".into(), json!(sent_by));
     }
+    if let Some(send_at) = row.send_at {
+        out.insert("send_at".into(), json!(rfc3339(send_at)));
+    }
+    if let Some(category) = &row.template_category {
+        out.insert("template_category".into(), json!(category));
+    }
     if let Some(media) = &row.media {
         out.insert("media".into(), message_media(media));
     }

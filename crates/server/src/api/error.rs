@@ -212,6 +212,35 @@ impl From<crate::connections::ConnectionError> for ApiError {
     }
 }
 
+/// Every problem of a request's fields, as the contract's 422.
+impl From<crate::validation::FieldErrors> for ApiError {
+    fn from(fields: crate::validation::FieldErrors) -> Self {
+        Self::Validation {
+            code: "validation_failed",
+            message: fields.summary(),
+            details: fields.to_details(),
+        }
+    }
+}
+
+impl From<crate::outbound::cancel::CancelError> for ApiError {
+    fn from(error: crate::outbound::cancel::CancelError) -> Self {
+        use crate::outbound::cancel::CancelError as E;
+        match error {
+            E::NotFound => Self::NotFound("message"),
+            E::AlreadyLeft { .. } => Self::Conflict {
+                code: "message_already_sent",
+                message: error.to_string(),
+            },
+            E::Inbound => Self::Conflict {
+                code: "message_not_cancellable",
+                message: error.to_string(),
+            },
+            E::Store(store) => store.into(),
+        }
+    }
+}
+
 impl From<crate::outbound::SendError> for ApiError {
     fn from(error: crate::outbound::SendError) -> Self {
         use crate::outbound::SendError as E;

@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list, send))
         .routes(routes!(show))
+        .routes(routes!(cancel))
 }
 
 /// Queues a message; 202 with the queued message. A repeated `idempotency_key` answers with the
@@ -163,5 +164,29 @@ async fn show(
         .message(&auth.tenant_id, &id)
         .await?
         .ok_or(ApiError::NotFound("message"))?;
+    Ok(Json(views::message(&row)))
+}
+
+/// Cancels a message that has not left yet (scheduled with `send_at`, or still waiting for the
+/// number's budget): it becomes `failed` with error title `cancelled`. 409 `message_already_sent`
+/// once it has left for Meta.
+#[utoipa::path(
+    post,
+    path = "/messages/{id}/cancel",
+    tag = "messages",
+    params(("id" = String, Path, description = "The message's id")),
+    responses(
+        (status = 200, description = "The cancelled message", body = Message),
+        (status = 401, description = "No valid API key or session", body = ErrorBody),
+        (status = 404, description = "No such message for this tenant", body = ErrorBody),
+        (status = 409, description = "It has already left, or the customer sent it", body = ErrorBody),
+    )
+)]
+async fn cancel(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = crate::outbound::cancel::cancel(&state, &auth.tenant_id, &id).await?;
     Ok(Json(views::message(&row)))
 }

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod rate_limit;
 pub mod schema;
 pub mod sequences;
+pub mod settings;
 pub mod templates;
 pub mod usage;
 pub mod webhook_endpoints;
@@ -48,6 +49,7 @@ fn documented() -> OpenApiRouter<AppState> {
         .merge(media::router())
         .merge(usage::router())
         .merge(sequences::router())
+        .merge(settings::router())
         .merge(webhook_endpoints::router())
         .routes(routes!(crate::realtime::socket::upgrade))
         .fallback(|| async { error::ApiError::NotFound("endpoint") })

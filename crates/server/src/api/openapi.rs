@@ -39,6 +39,7 @@ pub const SESSION: &str = "session";
         (name = "webhook-endpoints", description = "Events delivered to the tenant's own systems"),
         (name = "inbox", description = "Webhooks as received, and their processing"),
         (name = "usage", description = "Conversations and messages Meta bills"),
+        (name = "settings", description = "The tenant's time zone and opt-out words"),
         (name = "realtime", description = "Live events over a WebSocket"),
         (name = "webhooks", description = "The endpoints Meta calls"),
         (name = "operations", description = "Health, readiness and metrics"),

@@ -78,6 +78,10 @@ pub struct Message {
     pub status: String,
     /// Who sent an outbound message: `person`, `assistant` or `automation`.
     pub sent_by: Option<String>,
+    /// A scheduled send: when it is to leave (RFC 3339). It stays `queued` until then.
+    pub send_at: Option<String>,
+    /// A template's category (`MARKETING`, `UTILITY`, `AUTHENTICATION`) when it was queued.
+    pub template_category: Option<String>,
     pub media: Option<MessageMedia>,
     pub error: Option<MessageError>,
     /// When it was sent or received (RFC 3339).
@@ -110,6 +114,11 @@ pub struct SendMessage {
     pub context: Option<Value>,
     /// A repeated key answers with the first message instead of sending again.
     pub idempotency_key: Option<String>,
+    /// Send later: an RFC 3339 time with its offset (`2026-12-05T09:00:00+01:00`), up to 90 days
+    /// ahead. The 24-hour window (and a marketing template's opt-out) is checked again then; a
+    /// closed window fails the message with `outside_service_window`.
+    #[schema(example = "2026-12-05T09:00:00+01:00")]
+    pub send_at: Option<String>,
 }
 
 /// Whether the assistant has the conversation, or a person paused it.

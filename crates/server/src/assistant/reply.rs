@@ -423,6 +423,7 @@ async fn send_answer(
         idempotency_key: Some(format!("assistant:{}", message.id)),
         recipient_identity_key_hash: None,
         sent_by: SentBy::Assistant,
+        send_at: None,
     };
     match enqueue(&Outbox::from_state(state), &message.tenant_id, request).await {
         Ok(enqueued) => {

@@ -237,6 +237,7 @@ async fn send(
         idempotency_key: Some(format!("sequence:{}:{}", enrollment.id, enrollment.step)),
         recipient_identity_key_hash: None,
         sent_by: SentBy::Automation,
+        send_at: None,
     };
     let enqueued = enqueue(&Outbox::from_state(state), &enrollment.tenant_id, request).await?;
     if !enqueued.replayed {

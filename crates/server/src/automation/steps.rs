@@ -110,14 +110,7 @@ impl SequenceInput {
             errors.add("body", "must be a JSON object");
             return Err(errors);
         };
-        for key in body.keys() {
-            if !KEYS.contains(&key.as_str()) {
-                errors.add(
-                    key.clone(),
-                    format!("is not a field of a sequence (fields: {})", KEYS.join(", ")),
-                );
-            }
-        }
+        errors.unknown_keys(body, &KEYS, "a sequence");
         let mut input = Self::default();
         match body.get("name") {
             None | Some(Value::Null) if creating => {

@@ -83,14 +83,7 @@ impl ContactInput {
             errors.add("body", "must be a JSON object");
             return Err(errors);
         };
-        for key in body.keys() {
-            if !KEYS.contains(&key.as_str()) {
-                errors.add(
-                    key.clone(),
-                    format!("is not a field of a contact (fields: {})", KEYS.join(", ")),
-                );
-            }
-        }
+        errors.unknown_keys(body, &KEYS, "a contact");
         let mut input = Self::default();
         match (body.get("phone"), creating) {
             (None | Some(Value::Null), true) => errors.add(

@@ -330,6 +330,8 @@ impl Batch {
                     filename: media.filename.clone(),
                 }),
                 sent_by: None,
+                send_at: None,
+                template_category: None,
             });
         }
         let new: Vec<NewMessage<'_>> = rows
@@ -352,6 +354,8 @@ impl Batch {
                 idempotency_key: None,
                 media_id: m.media.as_ref().map(|media| media.id.as_str()),
                 sent_by: None,
+                send_at: None,
+                template_category: None,
             })
             .collect();
         let inserted = store.insert_messages(conn, &new).await?;

@@ -25,8 +25,9 @@ use crate::views;
 pub const SEND_JOB: &str = "send_message";
 
 /// Keys of a send request besides the type object.
-const REQUEST_KEYS: [&str; 8] = [
+const REQUEST_KEYS: [&str; 9] = [
     "connection_id",
+    "send_at",
     "to",
     "type",
     "context",
@@ -37,6 +38,12 @@ const REQUEST_KEYS: [&str; 8] = [
 ];
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// How far ahead a send may be scheduled: Meta changes templates, and a business its plans,
+/// long before a year is out; a broadcast for a season is set up closer to it.
+pub const MAX_SCHEDULE_AHEAD_MS: i64 = 90 * 24 * crate::clock::HOUR_MS;
+/// A `send_at` this little in the past is a clock a moment behind ours: the message leaves now.
+const SEND_AT_PAST_TOLERANCE_MS: i64 = 60_000;
 
 /// A send request, parsed: who from, who to, and the message checked against Meta's rules.
 #[derive(Debug, Clone)]
@@ -51,6 +58,8 @@ pub struct SendRequest {
     pub recipient_identity_key_hash: Option<String>,
     /// Who is sending: a person's answer also pauses the assistant on the conversation.
     pub sent_by: SentBy,
+    /// When a scheduled send is to leave (Unix ms); `None` to send at once.
+    pub send_at: Option<i64>,
 }
 
 /// Who queued a message.
@@ -177,6 +186,7 @@ impl SendRequest {
                 None
             }
         };
+        let send_at = parse_send_at(body.get("send_at"), now_ms(), &mut errors);
         errors.finish()?;
         match (to, message) {
             (Some(to), Some(message)) => Ok(Self {
@@ -187,6 +197,7 @@ impl SendRequest {
                 idempotency_key,
                 recipient_identity_key_hash,
                 sent_by: SentBy::Person,
+                send_at,
             }),
             // Both are only missing when an error was recorded above.
             _ => {
@@ -196,6 +207,48 @@ impl SendRequest {
             }
         }
     }
+}
+
+/// `send_at`: an RFC 3339 time with its offset, at most [`MAX_SCHEDULE_AHEAD_MS`] ahead. A time
+/// that has just passed sends at once (`None`).
+fn parse_send_at(value: Option<&Value>, now: i64, errors: &mut FieldErrors) -> Option<i64> {
+    let text = match value {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(text)) => text,
+        Some(_) => {
+            errors.add(
+                "send_at",
+                "must be a time as an RFC 3339 string with its offset, like \"2026-12-05T09:00:00+01:00\"",
+            );
+            return None;
+        }
+    };
+    let Some(at) = crate::clock::parse_rfc3339(text) else {
+        errors.add(
+            "send_at",
+            "must be a time with its offset, like \"2026-12-05T09:00:00+01:00\" or \"2026-12-05T08:00:00Z\"",
+        );
+        return None;
+    };
+    if at < now - SEND_AT_PAST_TOLERANCE_MS {
+        errors.add(
+            "send_at",
+            format!("is in the past ({}); leave it out to send now", rfc3339(at)),
+        );
+        return None;
+    }
+    if at > now + MAX_SCHEDULE_AHEAD_MS {
+        errors.add(
+            "send_at",
+            format!(
+                "may be at most {} days ahead (until {})",
+                MAX_SCHEDULE_AHEAD_MS / (24 * crate::clock::HOUR_MS),
+                rfc3339(now + MAX_SCHEDULE_AHEAD_MS)
+            ),
+        );
+        return None;
+    }
+    (at > now).then_some(at)
 }
 
 fn merge(into: &mut FieldErrors, from: FieldErrors) {
@@ -297,10 +350,10 @@ impl<'a> Outbox<'a> {
     }
 }
 
-/// Why the assistant is quiet on a conversation a person answered.
 /// The template category an opted-out contact is never sent.
 pub const MARKETING: &str = "MARKETING";
 
+/// Why the assistant is quiet on a conversation a person answered.
 pub const PAUSED_BY_PERSON: &str = "a person answered";
 
 #[tracing::instrument(skip_all, fields(tenant_id = %tenant_id))]
@@ -431,6 +484,8 @@ pub async fn enqueue(
                 idempotency_key: request.idempotency_key.as_deref(),
                 media_id: media_id.as_ref().map(|m| m.id.as_str()),
                 sent_by: Some(request.sent_by.as_str()),
+                send_at: request.send_at,
+                template_category: category.as_deref(),
             }],
         )
         .await;
@@ -452,13 +507,20 @@ pub async fn enqueue(
         }
         Err(e) => return Err(e.into()),
     }
-    let (run_at, planned) = super::sender::schedule(
-        outbox.limiter,
-        &connection,
-        wa_id,
-        super::sender::SendPayload::new(&id),
-    )
-    .await;
+    // A scheduled send reserves its budgets when it is due, not now: slots reserved hours ahead
+    // would hold back every send queued meanwhile.
+    let (run_at, planned) = match request.send_at {
+        Some(send_at) => (send_at, super::sender::SendPayload::new(&id)),
+        None => {
+            super::sender::schedule(
+                outbox.limiter,
+                &connection,
+                wa_id,
+                super::sender::SendPayload::new(&id),
+            )
+            .await
+        }
+    };
     let job_payload =
         serde_json::to_string(&planned).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let unique_key = format!("{SEND_JOB}:{id}");
@@ -477,8 +539,12 @@ pub async fn enqueue(
         )
         .await?;
     // A person answering takes the conversation over: the assistant stays quiet on it for the
-    // connection's pause, committed with the message so no bot answer slips in between.
-    let paused_until = if request.sent_by == SentBy::Person && connection.auto_reply {
+    // connection's pause, committed with the message so no bot answer slips in between. A send
+    // scheduled for later is not an answer now.
+    let paused_until = if request.sent_by == SentBy::Person
+        && connection.auto_reply
+        && request.send_at.is_none()
+    {
         let minutes = store
             .assistant_settings(tenant_id, &connection.id)
             .await?
@@ -550,6 +616,8 @@ pub async fn enqueue(
             filename: m.filename,
         }),
         sent_by: Some(request.sent_by.as_str().to_owned()),
+        send_at: request.send_at,
+        template_category: category,
     };
     outbox.events.publish(Event {
         tenant_id: tenant_id.to_owned(),

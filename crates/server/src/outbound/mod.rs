@@ -4,6 +4,7 @@
 //! [`sender`] then takes the job, waits for the number's budget, calls the Graph API and records
 //! what Meta answered.
 
+pub mod cancel;
 pub mod enqueue;
 pub mod sender;
 pub mod validate;

@@ -176,6 +176,14 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         return Err(JobFailure::Permanent(reason));
     }
 
+    if message.send_at.is_some()
+        && let Some(refusal) = recheck_scheduled(state, &message).await?
+    {
+        let reason = refusal.message.clone().unwrap_or_default();
+        fail(state, &message, refusal).await?;
+        return Err(JobFailure::Permanent(reason));
+    }
+
     let slot_at = match take_budget(state, &connection, &message, &payload).await {
         Ok(slot_at) => slot_at,
         Err(deferred) => return Err(deferred),
@@ -265,6 +273,65 @@ pub async fn run_send(state: &AppState, job: &Job) -> Result<(), JobFailure> {
         }
         Err(error) => handle_error(state, job, &connection, &message, error).await,
     }
+}
+
+/// A scheduled send was accepted hours or days ago: what allowed it then is asked again as it
+/// leaves. A free-form message needs the customer's window open now, and a marketing template a
+/// contact who has not opted out since. Answers why it may not leave, in the words `enqueue`
+/// would have used.
+async fn recheck_scheduled(
+    state: &AppState,
+    message: &MessageRow,
+) -> Result<Option<MessageError>, JobFailure> {
+    let store = &state.store;
+    let mut conn = store
+        .reader()
+        .acquire()
+        .await
+        .map_err(|e| retry(StoreError::from(e)))?;
+    if message.message_type != "template" {
+        let window = store
+            .conversation_window(&mut conn, &message.conversation_id)
+            .await
+            .map_err(retry)?;
+        let now = now_ms();
+        if window.is_none_or(|closes| closes <= now) {
+            metrics::counter!("wagate_scheduled_sends_refused_total", "reason" => "outside_service_window")
+                .increment(1);
+            return Ok(Some(MessageError {
+                code: None,
+                title: Some("outside_service_window".into()),
+                message: Some(format!(
+                    "Scheduled for {}, but the customer's 24-hour window {} by then, so only a template could be sent. Send an approved template instead.",
+                    crate::clock::rfc3339(message.send_at.unwrap_or(now)),
+                    window.map_or_else(
+                        || "was never open".to_owned(),
+                        |closes| format!("closed at {}", crate::clock::rfc3339(closes))
+                    )
+                )),
+            }));
+        }
+    } else if message
+        .template_category
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case(super::enqueue::MARKETING))
+        && let Some(reason) = store
+            .contact_opted_out(&mut conn, &message.contact_id)
+            .await
+            .map_err(retry)?
+    {
+        metrics::counter!("wagate_scheduled_sends_refused_total", "reason" => "contact_opted_out")
+            .increment(1);
+        return Ok(Some(MessageError {
+            code: None,
+            title: Some("contact_opted_out".into()),
+            message: Some(format!(
+                "{} opted out of marketing ({reason}) after this marketing template was scheduled; it was not sent.",
+                message.contact_wa_id
+            )),
+        }));
+    }
+    Ok(None)
 }
 
 /// The message could not be marked as leaving: another attempt took it or it was answered for
@@ -565,7 +632,7 @@ async fn fail(
     Ok(())
 }
 
-fn publish_status(
+pub(crate) fn publish_status(
     state: &AppState,
     change: &StatusChange,
     wamid: Option<&str>,

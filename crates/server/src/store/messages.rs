@@ -52,6 +52,10 @@ pub struct MessageRow {
     /// Outbound: who queued it ("person", "assistant", "automation"); `None` for echoes and
     /// messages from before this was kept.
     pub sent_by: Option<String>,
+    /// Outbound: when a scheduled send is to leave (Unix ms).
+    pub send_at: Option<i64>,
+    /// Outbound templates: the template's category when the send was queued.
+    pub template_category: Option<String>,
 }
 
 /// What a message shows of its file: whether it is here yet, and what it is.
@@ -70,6 +74,7 @@ const SELECT: &str = "SELECT m.id, m.tenant_id, m.connection_id, m.conversation_
         c.wa_id AS contact_wa_id, c.name AS contact_name, m.direction, m.wamid, m.type, m.payload,
         m.status, m.status_rank, m.error_code, m.error_title, m.error_message, m.message_at,
         m.created_at, m.updated_at, m.send_started_at, m.accepted_at, m.media_id, m.sent_by,
+        m.send_at, m.template_category,
         md.status AS media_status, md.failure_reason AS media_failure_reason,
         md.mime_type AS media_mime_type, md.file_size AS media_file_size,
         md.filename AS media_filename
@@ -112,6 +117,8 @@ fn from_row(row: &AnyRow) -> Result<MessageRow, StoreError> {
             None => None,
         },
         sent_by: col(row, "sent_by")?,
+        send_at: col(row, "send_at")?,
+        template_category: col(row, "template_category")?,
     })
 }
 
@@ -136,6 +143,10 @@ pub struct NewMessage<'a> {
     pub media_id: Option<&'a str>,
     /// Outbound: who queued it.
     pub sent_by: Option<&'a str>,
+    /// Outbound: when a scheduled send is to leave.
+    pub send_at: Option<i64>,
+    /// Outbound templates: the template's category.
+    pub template_category: Option<&'a str>,
 }
 
 /// Meta's error on a failed message, as shown to the user.
@@ -262,7 +273,7 @@ impl Store {
 }
 
 /// Parameters of one row of the multi-row insert.
-const MESSAGE_PARAMETERS: usize = 16;
+const MESSAGE_PARAMETERS: usize = 18;
 /// Rows per multi-row insert.
 const MESSAGES_PER_STATEMENT: usize = 64;
 
@@ -285,7 +296,7 @@ impl Store {
             let sql = format!(
                 "INSERT INTO messages (id, tenant_id, connection_id, conversation_id, contact_id,
                      direction, wamid, type, payload, status, status_rank, message_at, created_at,
-                     idempotency_key, media_id, sent_by, updated_at)
+                     idempotency_key, media_id, sent_by, send_at, template_category, updated_at)
                  VALUES {values}
                  ON CONFLICT (connection_id, wamid) DO NOTHING
                  RETURNING id"
@@ -308,7 +319,9 @@ impl Store {
                     .bind(m.now)
                     .bind(m.idempotency_key)
                     .bind(m.media_id)
-                    .bind(m.sent_by);
+                    .bind(m.sent_by)
+                    .bind(m.send_at)
+                    .bind(m.template_category);
             }
             for row in query.fetch_all(&mut *conn).await? {
                 inserted.insert(col(&row, "id")?);
@@ -455,6 +468,35 @@ impl Store {
         )
         .bind(id)
         .bind(status_rank)
+        .bind(error.code)
+        .bind(error.title.as_deref())
+        .bind(error.message.as_deref())
+        .bind(now)
+        .fetch_optional_on(self, Durability::Full)
+        .await?;
+        row.map(|r| status_change(&r, "failed")).transpose()
+    }
+
+    /// Cancels one of the tenant's outbound messages that has not left yet (scheduled, or still
+    /// waiting for its budget): it fails with the reason, and its job finds nothing to send.
+    /// `None` when the message is not the tenant's or has already left.
+    pub async fn cancel_queued_message(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        error: &MessageError,
+        now: i64,
+    ) -> Result<Option<StatusChange>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE messages SET status = 'failed', status_rank = $3, error_code = $4,
+                 error_title = $5, error_message = $6, updated_at = $7
+             WHERE tenant_id = $1 AND id = $2 AND direction = 'outbound' AND status = 'queued'
+               AND wamid IS NULL AND send_started_at IS NULL
+             RETURNING id, tenant_id, conversation_id",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .bind(rank::FAILED)
         .bind(error.code)
         .bind(error.title.as_deref())
         .bind(error.message.as_deref())

@@ -49,6 +49,11 @@ const MIGRATIONS: &[(&str, &str, &str)] = &[
         include_str!("../../migrations/sqlite/0008_contacts.sql"),
         include_str!("../../migrations/postgres/0008_contacts.sql"),
     ),
+    (
+        "0009_scheduled_sends.sql",
+        include_str!("../../migrations/sqlite/0009_scheduled_sends.sql"),
+        include_str!("../../migrations/postgres/0009_scheduled_sends.sql"),
+    ),
 ];
 
 /// The SQLite inbox file's own schema, `(file name, text)`.

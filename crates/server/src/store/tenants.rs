@@ -282,4 +282,38 @@ impl Store {
         }
         Ok(words)
     }
+
+    /// The tenant's time zone and own opt-out words; `None` for a tenant that does not exist.
+    pub async fn tenant_settings(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<crate::tenant_settings::TenantSettings>, StoreError> {
+        let row = sqlx::query("SELECT time_zone, opt_out_words FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(self.reader())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let stored: String = col(&row, "opt_out_words")?;
+        Ok(Some(crate::tenant_settings::TenantSettings {
+            time_zone: col(&row, "time_zone")?,
+            opt_out_words: serde_json::from_str(&stored)
+                .map_err(|e| StoreError::Corrupt(format!("a tenant's opt-out words: {e}")))?,
+        }))
+    }
+
+    pub async fn set_tenant_settings(
+        &self,
+        tenant_id: &str,
+        settings: &crate::tenant_settings::TenantSettings,
+    ) -> Result<(), StoreError> {
+        let words = serde_json::to_string(&settings.opt_out_words)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query("UPDATE tenants SET time_zone = $2, opt_out_words = $3 WHERE id = $1")
+            .bind(tenant_id)
+            .bind(&settings.time_zone)
+            .bind(words)
+            .run_on(self, Durability::Full)
+            .await?;
+        Ok(())
+    }
 }
