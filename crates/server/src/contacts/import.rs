@@ -69,6 +69,8 @@ pub struct Import<'a> {
     positions: HashMap<String, usize>,
     errors: Vec<RowError>,
     records: Vec<Record>,
+    /// Pages merged so far.
+    pages: u64,
 }
 
 impl<'a> Import<'a> {
@@ -103,6 +105,7 @@ impl<'a> Import<'a> {
             positions: HashMap::new(),
             errors: Vec::new(),
             records: Vec::new(),
+            pages: 0,
         })
     }
 
@@ -239,6 +242,16 @@ impl<'a> Import<'a> {
 
     /// Merges the page and writes the progress in one transaction; `done` ends the import.
     async fn flush(&mut self, done: bool) -> Result<(), StoreError> {
+        if !self.page.is_empty() {
+            self.pages += 1;
+            // The table grows faster than autovacuum follows: after pages 1, 2, 4, 8, ... the
+            // statistics are refreshed, so each page finds its numbers through the number's
+            // index however large the import has made the table (a handful of refreshes per
+            // file, each reading a bounded sample).
+            if self.pages.is_power_of_two() {
+                self.store.refresh_contact_statistics().await?;
+            }
+        }
         let now = now_ms();
         let mut tx = self.store.begin().await?;
         if !self.page.is_empty() {
