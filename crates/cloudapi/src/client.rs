@@ -13,6 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use crate::business_profile::{
+    BUSINESS_PROFILE_FIELDS, BusinessProfile, BusinessProfileResponse, BusinessProfileUpdate,
+    BusinessProfileUpdateRequest,
+};
 use crate::error::{ErrorClass, MetaError, MetaErrorEnvelope, classify_response};
 use crate::media::{MediaInfo, UploadedMedia};
 use crate::phone_number::PhoneNumber;
@@ -220,6 +224,48 @@ impl GraphClient {
         self.call(self.http.get(url), token).await
     }
 
+    /// `GET /{phone-number-id}?fields=...`: only the fields named (and `id`), for those Meta
+    /// leaves out by default, such as
+    /// [`MESSAGING_LIMIT_FIELD`](crate::phone_number::MESSAGING_LIMIT_FIELD).
+    pub async fn get_phone_number_fields(
+        &self,
+        token: &SecretString,
+        phone_number_id: &str,
+        fields: &[&str],
+    ) -> Result<PhoneNumber, GraphError> {
+        let mut url = self.url(&[graph_id(phone_number_id)?])?;
+        url.query_pairs_mut()
+            .append_pair("fields", &fields.join(","));
+        self.call(self.http.get(url), token).await
+    }
+
+    /// `GET /{phone-number-id}/whatsapp_business_profile`: every profile field Meta documents,
+    /// from either shape Meta answers in.
+    pub async fn get_business_profile(
+        &self,
+        token: &SecretString,
+        phone_number_id: &str,
+    ) -> Result<BusinessProfile, GraphError> {
+        let mut url = self.url(&[graph_id(phone_number_id)?, "whatsapp_business_profile"])?;
+        url.query_pairs_mut()
+            .append_pair("fields", BUSINESS_PROFILE_FIELDS);
+        let answer: BusinessProfileResponse = self.call(self.http.get(url), token).await?;
+        Ok(answer.into_profile())
+    }
+
+    /// `POST /{phone-number-id}/whatsapp_business_profile`: changes the fields that are `Some`.
+    pub async fn update_business_profile(
+        &self,
+        token: &SecretString,
+        phone_number_id: &str,
+        update: &BusinessProfileUpdate,
+    ) -> Result<(), GraphError> {
+        let url = self.url(&[graph_id(phone_number_id)?, "whatsapp_business_profile"])?;
+        let request = BusinessProfileUpdateRequest::new(update);
+        let answer: SuccessResponse = self.call(self.http.post(url).json(&request), token).await?;
+        expect_success(&answer)
+    }
+
     /// `POST /{phone-number-id}/messages`: sends a message and returns its wamid.
     pub async fn send_message(
         &self,
@@ -243,14 +289,7 @@ impl GraphClient {
         let url = self.url(&[graph_id(phone_number_id)?, "messages"])?;
         let request = MarkReadRequest::new(wamid, typing_indicator);
         let answer: SuccessResponse = self.call(self.http.post(url).json(&request), token).await?;
-        if answer.success {
-            Ok(())
-        } else {
-            Err(GraphError::UnexpectedResponse {
-                http_status: 200,
-                body_excerpt: r#"{"success": false}"#.to_owned(),
-            })
-        }
+        expect_success(&answer)
     }
 
     /// `POST /{phone-number-id}/media`: uploads a file and returns the id to send it by.
@@ -487,6 +526,18 @@ impl MediaDownload {
     /// The next part of the body; `None` at the end.
     pub async fn chunk(&mut self) -> Result<Option<Bytes>, GraphError> {
         self.response.chunk().await.map_err(GraphError::transport)
+    }
+}
+
+/// A `{"success": false}` answer is not Meta's error envelope, yet nothing was done.
+fn expect_success(answer: &SuccessResponse) -> Result<(), GraphError> {
+    if answer.success {
+        Ok(())
+    } else {
+        Err(GraphError::UnexpectedResponse {
+            http_status: 200,
+            body_excerpt: r#"{"success": false}"#.to_owned(),
+        })
     }
 }
 

@@ -1,5 +1,5 @@
-//! Meta's WhatsApp Cloud API, and nothing else: typed webhook payloads, send requests, Graph error
-//! codes and what each means, `X-Hub-Signature-256` signing and checking, and an async Graph client.
+//! Meta's WhatsApp Cloud API, and nothing else: typed webhook payloads, send requests, business
+//! profiles, Graph error codes and what each means, `X-Hub-Signature-256` signing and checking, and an async Graph client.
 //!
 //! No database and no web framework: a library anyone could use.
 #![forbid(unsafe_code)]
@@ -7,6 +7,7 @@
 #[macro_use]
 mod macros;
 
+pub mod business_profile;
 pub mod client;
 pub mod error;
 pub mod media;

@@ -4,6 +4,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::shared::{Extra, Page};
 
+/// The field that carries the messaging limit tier; Meta leaves it out of a read that names no
+/// fields.
+pub const MESSAGING_LIMIT_FIELD: &str = "whatsapp_business_manager_messaging_limit";
+
 /// `GET /{waba-id}/phone_numbers`: the numbers of a WhatsApp Business Account.
 pub type PhoneNumberPage = Page<PhoneNumber>;
 
@@ -20,6 +24,11 @@ pub struct PhoneNumber {
     /// `GREEN`, `YELLOW`, `RED` or `UNKNOWN`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality_rating: Option<String>,
+    /// How many customers the number may start conversations with in 24 hours: `TIER_250`,
+    /// `TIER_2K`, `TIER_10K`, `TIER_100K`, `TIER_UNLIMITED` (older numbers: `TIER_50`, `TIER_1K`).
+    /// Meta sends it only when asked for by name; see [`MESSAGING_LIMIT_FIELD`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub whatsapp_business_manager_messaging_limit: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }

@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use cloudapi::business_profile::{BusinessProfileUpdate, Vertical};
 use cloudapi::client::{GraphClient, GraphConfig, GraphError, TransportKind};
 use cloudapi::error::ErrorClass;
+use cloudapi::phone_number::MESSAGING_LIMIT_FIELD;
 use cloudapi::send::SendMessageRequest;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -226,6 +228,70 @@ async fn send_message_posts_json_to_the_versioned_path_with_the_bearer_token() {
         Some(format!("Bearer {TOKEN}").as_str())
     );
     assert!(!format!("{client:?}").contains(TOKEN));
+}
+
+#[tokio::test]
+async fn business_profile_calls_ask_for_every_field_and_send_only_the_set_ones() {
+    let graph = FakeGraph::start(|seen| match (seen.method.as_str(), seen.target.as_str()) {
+        ("POST", _) => answer(200, json!({"success": true})),
+        (_, target) if target.contains("whatsapp_business_profile") => answer(
+            200,
+            json!({"data": [{"business_profile": {"about": "Open late", "vertical": "RETAIL",
+                   "messaging_product": "whatsapp"}}]}),
+        ),
+        _ => answer(
+            200,
+            json!({"whatsapp_business_manager_messaging_limit": "TIER_250", "id": "106540352242922"}),
+        ),
+    })
+    .await;
+    let client = graph.client(Duration::from_secs(5));
+    let update = BusinessProfileUpdate {
+        about: Some("Open late".to_owned()),
+        websites: Some(vec!["https://example.com".to_owned()]),
+        ..Default::default()
+    };
+
+    client
+        .update_business_profile(&token(), "106540352242922", &update)
+        .await
+        .unwrap();
+    let profile = client
+        .get_business_profile(&token(), "106540352242922")
+        .await
+        .unwrap();
+    let number = client
+        .get_phone_number_fields(&token(), "106540352242922", &[MESSAGING_LIMIT_FIELD])
+        .await
+        .unwrap();
+
+    assert_eq!(profile.about.as_deref(), Some("Open late"));
+    assert_eq!(profile.vertical, Some(Vertical::Retail));
+    assert_eq!(
+        number.whatsapp_business_manager_messaging_limit.as_deref(),
+        Some("TIER_250")
+    );
+    let seen = graph.seen();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].target.as_str()),
+        ("POST", "/v24.0/106540352242922/whatsapp_business_profile")
+    );
+    assert_eq!(
+        seen[0].json(),
+        json!({"messaging_product": "whatsapp", "about": "Open late", "websites": ["https://example.com"]})
+    );
+    assert_eq!(
+        seen[1].target,
+        "/v24.0/106540352242922/whatsapp_business_profile?fields=about%2Caddress%2Cdescription%2Cemail%2Cprofile_picture_url%2Cwebsites%2Cvertical"
+    );
+    assert_eq!(
+        seen[2].target,
+        "/v24.0/106540352242922?fields=whatsapp_business_manager_messaging_limit"
+    );
+    assert!(
+        seen.iter()
+            .all(|s| s.header("authorization") == Some(format!("Bearer {TOKEN}").as_str()))
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use cloudapi::business_profile::{
+    BusinessProfileResponse, BusinessProfileUpdate, BusinessProfileUpdateRequest, Vertical,
+};
 use cloudapi::error::{ErrorClass, ErrorObject, MetaError, MetaErrorEnvelope};
 use cloudapi::media::{MediaInfo, UploadedMedia};
 use cloudapi::phone_number::{PhoneNumber, PhoneNumberPage};
@@ -211,9 +214,18 @@ fn every_example_parses_into_its_type_and_round_trips() {
             "template_edit_components_request.json" => {
                 round_trip::<TemplateEditRequest>(n, &raw);
             }
-            // The business profile endpoints are not part of this crate.
-            "business_profile_get_response.json" | "business_profile_update_request.json" => {
-                continue;
+            "business_profile_get_response.json" => {
+                let profile = round_trip::<BusinessProfileResponse>(n, &raw).into_profile();
+                assert_eq!(profile.vertical, Some(Vertical::Restaurant), "{n}");
+                assert_eq!(profile.websites.map(|w| w.len()), Some(2), "{n}");
+            }
+            "business_profile_update_request.json" => {
+                let update: BusinessProfileUpdate = serde_json::from_value(raw.clone()).unwrap();
+                assert_eq!(
+                    serde_json::to_value(BusinessProfileUpdateRequest::new(&update)).unwrap(),
+                    raw,
+                    "{n} does not round-trip"
+                );
             }
             _ => panic!("{n}: no type is known for this example; add it here"),
         }

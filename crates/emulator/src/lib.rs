@@ -32,8 +32,11 @@
 //! HTTP surface:
 //! - Graph, with `Authorization: Bearer <token>` and Meta's error envelopes (190 for a bad token,
 //!   190/463 for an expired one, 100/33 for an unknown object, 2500 for an unknown path):
-//!   `GET /{version}/{phone_number_id}`; `POST /{version}/{phone_number_id}/messages` for sends
-//!   and mark-as-read. Sends are checked as Meta checks them: 100 and 131009 for bad bodies;
+//!   `GET /{version}/{phone_number_id}` (with `whatsapp_business_manager_messaging_limit`, the
+//!   number's `messaging_limit_tier`, when `fields=` asks for it);
+//!   `GET|POST /{version}/{phone_number_id}/whatsapp_business_profile` (the profile is kept per
+//!   number, starts empty, and a `POST` is checked against Meta's limits, else 100);
+//!   `POST /{version}/{phone_number_id}/messages` for sends and mark-as-read. Sends are checked as Meta checks them: 100 and 131009 for bad bodies;
 //!   templates against the account's stored ones (132001 for no approved template of that name and
 //!   language, 132015 paused, 132016 disabled, 132000 for parameters that do not match the
 //!   components, 132012 for a parameter of the wrong type); media sent by `id` must be the sending
@@ -83,6 +86,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod business_profile;
 mod calls;
 mod config;
 mod customers;
@@ -102,6 +106,7 @@ mod server;
 mod state;
 mod templates;
 
+pub use business_profile::BusinessProfile;
 pub use calls::{CallRecord, GraphEndpoint};
 pub use config::{EmulatorConfig, RetryPolicy};
 pub use customers::{CustomerMessage, InboundReceipt};
@@ -117,8 +122,8 @@ pub use messaging::{
 };
 pub use model::{FakeModel, ModelBehaviour};
 pub use phone_numbers::{
-    PhoneNumberRegistration, PhoneNumberUpdate, QualityRating, RegisteredPhoneNumber, StatusOrder,
-    WindowViolation,
+    MessagingLimitTier, PhoneNumberRegistration, PhoneNumberUpdate, QualityRating,
+    RegisteredPhoneNumber, StatusOrder, WindowViolation,
 };
 pub use records::RECORDS_KEPT;
 pub use server::{RunningEmulator, run, start, start_on};

@@ -11,6 +11,7 @@ use reqwest::Url;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::business_profile::BusinessProfile;
 use crate::error::InputError;
 use crate::limits::{PairLimiter, PairRate, SendCounters, ThroughputWindow};
 use crate::media;
@@ -67,6 +68,11 @@ pub struct PhoneNumberRegistration {
     /// `GREEN`, `YELLOW`, `RED`, `UNKNOWN` or `NA`; `GREEN` when left out.
     #[serde(default = "default_quality_rating")]
     pub quality_rating: String,
+    /// The messaging limit Graph answers as `whatsapp_business_manager_messaging_limit`: `TIER_50`,
+    /// `TIER_250`, `TIER_1K`, `TIER_2K`, `TIER_10K`, `TIER_100K` or `TIER_UNLIMITED`; `TIER_1K`
+    /// when left out.
+    #[serde(default = "default_messaging_limit_tier")]
+    pub messaging_limit_tier: String,
     /// The bearer token Graph requests for this number must carry.
     pub access_token: String,
     /// Key of the `X-Hub-Signature-256` HMAC on this number's webhooks.
@@ -131,6 +137,10 @@ fn default_quality_rating() -> String {
     "GREEN".into()
 }
 
+fn default_messaging_limit_tier() -> String {
+    MessagingLimitTier::default().as_str().into()
+}
+
 fn default_enforce_service_window() -> bool {
     true
 }
@@ -167,6 +177,7 @@ impl Default for PhoneNumberRegistration {
             display_phone_number: String::new(),
             verified_name: String::new(),
             quality_rating: default_quality_rating(),
+            messaging_limit_tier: default_messaging_limit_tier(),
             access_token: String::new(),
             app_secret: String::new(),
             webhook_url: None,
@@ -196,6 +207,7 @@ impl fmt::Debug for PhoneNumberRegistration {
             .field("display_phone_number", &self.display_phone_number)
             .field("verified_name", &self.verified_name)
             .field("quality_rating", &self.quality_rating)
+            .field("messaging_limit_tier", &self.messaging_limit_tier)
             .field("access_token", &"[redacted]")
             .field("app_secret", &"[redacted]")
             .field("webhook_url", &self.webhook_url)
@@ -224,6 +236,7 @@ pub struct PhoneNumberUpdate {
     pub display_phone_number: Option<String>,
     pub verified_name: Option<String>,
     pub quality_rating: Option<String>,
+    pub messaging_limit_tier: Option<String>,
     pub access_token: Option<String>,
     pub app_secret: Option<String>,
     /// `Some(Some(url))` sets the URL (and releases waiting deliveries), `Some(None)` (JSON `null`) removes it.
@@ -258,6 +271,7 @@ impl fmt::Debug for PhoneNumberUpdate {
             .field("display_phone_number", &self.display_phone_number)
             .field("verified_name", &self.verified_name)
             .field("quality_rating", &self.quality_rating)
+            .field("messaging_limit_tier", &self.messaging_limit_tier)
             .field("access_token", &redacted(&self.access_token))
             .field("app_secret", &redacted(&self.app_secret))
             .field("webhook_url", &self.webhook_url)
@@ -295,6 +309,7 @@ pub struct RegisteredPhoneNumber {
     pub display_phone_number: String,
     pub verified_name: String,
     pub quality_rating: QualityRating,
+    pub messaging_limit_tier: MessagingLimitTier,
     pub webhook_url: Option<String>,
     pub enforce_service_window: bool,
     pub window_violation: WindowViolation,
@@ -354,6 +369,65 @@ impl QualityRating {
     }
 }
 
+/// How many customers a number may start conversations with in 24 hours, as Meta tiers it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessagingLimitTier {
+    #[serde(rename = "TIER_50")]
+    Tier50,
+    #[serde(rename = "TIER_250")]
+    Tier250,
+    /// The default: an established number's tier (Meta starts new portfolios at 250).
+    #[default]
+    #[serde(rename = "TIER_1K")]
+    Tier1K,
+    #[serde(rename = "TIER_2K")]
+    Tier2K,
+    #[serde(rename = "TIER_10K")]
+    Tier10K,
+    #[serde(rename = "TIER_100K")]
+    Tier100K,
+    #[serde(rename = "TIER_UNLIMITED")]
+    TierUnlimited,
+}
+
+impl MessagingLimitTier {
+    const ALL: [Self; 7] = [
+        Self::Tier50,
+        Self::Tier250,
+        Self::Tier1K,
+        Self::Tier2K,
+        Self::Tier10K,
+        Self::Tier100K,
+        Self::TierUnlimited,
+    ];
+
+    fn parse(value: &str) -> Result<Self, InputError> {
+        let wanted = value.trim().to_ascii_uppercase();
+        Self::ALL
+            .into_iter()
+            .find(|tier| tier.as_str() == wanted)
+            .ok_or_else(|| {
+                InputError::new(
+                    "messaging_limit_tier",
+                    "must be one of TIER_50, TIER_250, TIER_1K, TIER_2K, TIER_10K, TIER_100K, TIER_UNLIMITED",
+                )
+            })
+    }
+
+    /// The word Graph answers with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tier50 => "TIER_50",
+            Self::Tier250 => "TIER_250",
+            Self::Tier1K => "TIER_1K",
+            Self::Tier2K => "TIER_2K",
+            Self::Tier10K => "TIER_10K",
+            Self::Tier100K => "TIER_100K",
+            Self::TierUnlimited => "TIER_UNLIMITED",
+        }
+    }
+}
+
 /// A registered number, parsed: every field known to be well formed.
 pub(crate) struct PhoneNumber {
     pub id: String,
@@ -361,6 +435,7 @@ pub(crate) struct PhoneNumber {
     pub display_phone_number: String,
     pub verified_name: String,
     pub quality_rating: QualityRating,
+    pub messaging_limit_tier: MessagingLimitTier,
     pub access_token: SecretString,
     pub app_secret: SecretString,
     pub webhook_url: Option<Url>,
@@ -384,6 +459,8 @@ pub(crate) struct PhoneNumber {
     /// Per recipient, when the pair limit lets the next send through.
     pub pairs: PairLimiter,
     pub counters: SendCounters,
+    /// What `whatsapp_business_profile` shows; empty until set through Graph or seeded.
+    pub business_profile: BusinessProfile,
 }
 
 impl PhoneNumber {
@@ -394,6 +471,7 @@ impl PhoneNumber {
             display_phone_number: parse_display_number(&registration.display_phone_number)?,
             verified_name: parse_verified_name(&registration.verified_name)?,
             quality_rating: QualityRating::parse(&registration.quality_rating)?,
+            messaging_limit_tier: MessagingLimitTier::parse(&registration.messaging_limit_tier)?,
             access_token: parse_access_token(registration.access_token)?,
             app_secret: parse_app_secret(registration.app_secret)?,
             webhook_url: registration
@@ -420,6 +498,7 @@ impl PhoneNumber {
             throughput: ThroughputWindow::default(),
             pairs: PairLimiter::default(),
             counters: SendCounters::default(),
+            business_profile: BusinessProfile::default(),
         })
     }
 
@@ -440,6 +519,10 @@ impl PhoneNumber {
         let quality = update
             .quality_rating
             .map(|v| QualityRating::parse(&v))
+            .transpose()?;
+        let messaging_limit_tier = update
+            .messaging_limit_tier
+            .map(|v| MessagingLimitTier::parse(&v))
             .transpose()?;
         let access_token = update.access_token.map(parse_access_token).transpose()?;
         let app_secret = update.app_secret.map(parse_app_secret).transpose()?;
@@ -490,6 +573,9 @@ impl PhoneNumber {
         }
         if let Some(v) = quality {
             self.quality_rating = v;
+        }
+        if let Some(v) = messaging_limit_tier {
+            self.messaging_limit_tier = v;
         }
         if let Some(v) = access_token {
             self.access_token = v;
@@ -562,6 +648,7 @@ impl PhoneNumber {
             display_phone_number: self.display_phone_number.clone(),
             verified_name: self.verified_name.clone(),
             quality_rating: self.quality_rating,
+            messaging_limit_tier: self.messaging_limit_tier,
             webhook_url: self.webhook_url.as_ref().map(Url::to_string),
             enforce_service_window: self.enforce_service_window,
             window_violation: self.window_violation,
@@ -773,7 +860,7 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        let cases: [(&str, Spoil<PhoneNumberRegistration>); 7] = [
+        let cases: [(&str, Spoil<PhoneNumberRegistration>); 8] = [
             ("phone_number_id", |r| r.phone_number_id = "abc".into()),
             ("waba_id", |r| r.waba_id = String::new()),
             ("display_phone_number", |r| {
@@ -781,6 +868,9 @@ mod tests {
             }),
             ("verified_name", |r| r.verified_name = " ".into()),
             ("quality_rating", |r| r.quality_rating = "BLUE".into()),
+            ("messaging_limit_tier", |r| {
+                r.messaging_limit_tier = "TIER_5".into()
+            }),
             ("access_token", |r| r.access_token = "two words".into()),
             ("webhook_url", |r| {
                 r.webhook_url = Some("ftp://example.com".into())
@@ -806,6 +896,28 @@ mod tests {
         };
         assert!(number.apply(update).is_err());
         assert_eq!(number.verified_name, "Acme");
+    }
+
+    #[test]
+    fn the_messaging_limit_tier_changes_by_update_in_any_case() {
+        let Ok(mut number) = PhoneNumber::parse(registration()) else {
+            panic!("the registration is valid");
+        };
+        let update = PhoneNumberUpdate {
+            messaging_limit_tier: Some("tier_100k".into()),
+            ..Default::default()
+        };
+        assert!(number.apply(update).is_ok());
+        assert_eq!(number.messaging_limit_tier.as_str(), "TIER_100K");
+        let bad = PhoneNumberUpdate {
+            messaging_limit_tier: Some("TIER_3K".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            number.apply(bad).err().map(|e| e.field),
+            Some("messaging_limit_tier".to_owned())
+        );
+        assert_eq!(number.messaging_limit_tier, MessagingLimitTier::Tier100K);
     }
 
     #[test]
@@ -928,6 +1040,7 @@ mod tests {
             (80, 10, 3)
         );
         assert_eq!(view.media_url_ttl_ms, 300_000, "Meta's 5 minutes");
+        assert_eq!(view.messaging_limit_tier, MessagingLimitTier::Tier1K);
         assert_eq!(
             number.template_category("order_update"),
             Some(PricingCategory::Utility)

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::business_profile::BusinessProfile;
 use crate::calls::{CallRecord, GraphEndpoint};
 use crate::config::{EmulatorConfig, RetryPolicy};
 use crate::customers::{CustomerMessage, InboundReceipt};
@@ -168,6 +169,23 @@ impl RunningEmulator {
     /// `GET /admin/phone-numbers/{id}` shows it; `None` when it is not registered.
     pub fn phone_number(&self, phone_number_id: &str) -> Option<RegisteredPhoneNumber> {
         self.state.phone_number(phone_number_id)
+    }
+
+    /// The number's WhatsApp Business Profile as Meta holds it (what
+    /// `GET /{version}/{phone_number_id}/whatsapp_business_profile` shows); `None` when the number
+    /// is not registered.
+    pub fn business_profile(&self, phone_number_id: &str) -> Option<BusinessProfile> {
+        self.state.business_profile(phone_number_id)
+    }
+
+    /// Replaces the number's whole business profile, without Meta's checks, so a test can start
+    /// from a profile Meta already holds.
+    pub fn set_business_profile(
+        &self,
+        phone_number_id: &str,
+        profile: BusinessProfile,
+    ) -> Result<(), EmulatorError> {
+        self.state.set_business_profile(phone_number_id, profile)
     }
 
     /// How the number's sends went so far: accepted, refused by throughput, pair rate or window,

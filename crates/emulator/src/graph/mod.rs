@@ -1,10 +1,11 @@
 //! The Graph API endpoints wagate calls, answering as Meta does, errors included.
 //!
-//! Paths are `/{version}/...` with any `vNN.N` version. Each area (phone numbers, messages, media,
-//! templates) is a submodule, and [`nodes`] sends `/{version}/{id}` to the area the id belongs to;
+//! Paths are `/{version}/...` with any `vNN.N` version. Each area (phone numbers, business
+//! profiles, messages, media, templates) is a submodule, and [`nodes`] sends `/{version}/{id}` to the area the id belongs to;
 //! this module holds what they share: the access-token checks and Meta's error answers.
 //! [`intercept`] sits in front of all of them, for faults and the call log.
 
+mod business_profile;
 pub(crate) mod intercept;
 mod media;
 mod messages;
@@ -25,6 +26,7 @@ pub(crate) fn router() -> Router<EmulatorState> {
         .merge(messages::router())
         .merge(media::router())
         .merge(templates::router())
+        .merge(business_profile::router())
 }
 
 /// A Graph error answer: Meta's envelope and the HTTP status Meta uses with it.

@@ -43,6 +43,7 @@ fn field(number: &PhoneNumber, name: &str) -> Option<Value> {
         "verified_name" => number.verified_name.clone().into(),
         "display_phone_number" => number.display_phone_number.clone().into(),
         "quality_rating" => number.quality_rating.as_str().into(),
+        "whatsapp_business_manager_messaging_limit" => number.messaging_limit_tier.as_str().into(),
         "code_verification_status" => "VERIFIED".into(),
         "platform_type" => "CLOUD_API".into(),
         "throughput" => json!({ "level": "STANDARD" }),

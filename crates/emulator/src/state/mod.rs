@@ -7,8 +7,10 @@
 //! the work under it is map lookups and pushes, so it does not limit a benchmark: media bytes are
 //! hashed before it is taken and only shared (`Bytes`) under it.
 //!
-//! Templates ([`templates`]) and media ([`media`]) have their own files of operations.
+//! Templates ([`templates`]), media ([`media`]) and business profiles ([`business_profiles`]) have
+//! their own files of operations.
 
+mod business_profiles;
 mod media;
 mod templates;
 

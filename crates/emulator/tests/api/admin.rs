@@ -56,6 +56,7 @@ async fn a_registered_number_is_shown_and_listed_without_its_secrets() -> anyhow
             "display_phone_number": DISPLAY_PHONE_NUMBER,
             "verified_name": "Acme Support",
             "quality_rating": "GREEN",
+            "messaging_limit_tier": "TIER_1K",
             "webhook_url": null,
             "enforce_service_window": true,
             "window_violation": "failed_status",

@@ -2,6 +2,7 @@
 //! port 0 and, where webhooks are involved, its own receiver.
 
 mod admin;
+mod business_profile;
 mod faults;
 mod graph;
 mod helpers;
