@@ -26,6 +26,7 @@ pub mod limits;
 pub mod media;
 pub mod outbound;
 pub mod phone;
+pub mod profile;
 pub mod realtime;
 pub mod store;
 pub mod telemetry;

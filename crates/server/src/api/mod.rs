@@ -13,6 +13,7 @@ pub mod media;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod profile;
 pub mod rate_limit;
 pub mod schema;
 pub mod sequences;
@@ -40,6 +41,7 @@ pub const MAX_PAGE: i64 = 200;
 fn documented() -> OpenApiRouter<AppState> {
     let v1 = OpenApiRouter::new()
         .merge(connections::router())
+        .merge(profile::router())
         .merge(contacts::router())
         .merge(assistant::router())
         .merge(messages::router())

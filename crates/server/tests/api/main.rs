@@ -12,6 +12,7 @@ mod ingest;
 mod media;
 mod openapi;
 mod outbound;
+mod profile;
 mod rate_limit;
 mod reads;
 mod scheduled;

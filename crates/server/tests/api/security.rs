@@ -18,6 +18,7 @@ fn valid_body(method: &str, template: &str) -> Option<Value> {
         ("post", "/api/v1/sequences/{id}/enrollments") => json!({"to": "+16505550000"}),
         ("patch", "/api/v1/sequences/{id}") => json!({"name": "Renamed"}),
         ("patch", "/api/v1/contacts/{id}") => json!({"name": "Renamed"}),
+        ("patch", "/api/v1/connections/{id}/profile") => json!({"about": "Renamed"}),
         ("patch", "/api/v1/webhook-endpoints/{id}") => json!({"description": "Renamed"}),
         _ => json!({}),
     })
